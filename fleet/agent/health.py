@@ -118,7 +118,12 @@ def _replicaset(obj: Mapping[str, Any]) -> Health:
 
 def _job(obj: Mapping[str, Any]) -> Health:
     conditions = _conditions(obj)
-    for kind, health in (("Failed", "Degraded"), ("Complete", "Healthy"), ("Suspended", "Suspended")):
+    outcomes: tuple[tuple[str, HealthStatus], ...] = (
+        ("Failed", "Degraded"),
+        ("Complete", "Healthy"),
+        ("Suspended", "Suspended"),
+    )
+    for kind, health in outcomes:
         condition = conditions.get(kind)
         if condition and condition.get("status") == "True":
             return Health(health, str(condition.get("message") or condition.get("reason") or ""))
@@ -221,7 +226,7 @@ def object_health(live: Mapping[str, Any] | None) -> Health:
 
 def _node_ready(node: Mapping[str, Any]) -> bool:
     ready = _conditions(node).get("Ready")
-    return bool(ready) and ready.get("status") == "True"
+    return ready is not None and ready.get("status") == "True"
 
 
 def cluster_health(nodes: Sequence[Mapping[str, Any]] | None, error: str = "") -> ClusterHealth:
