@@ -1,0 +1,109 @@
+"""The hub process: the API under uvicorn plus apscheduler jobs (Git poll, registration refresh, ...)."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+import uvicorn
+from apscheduler.schedulers.background import BackgroundScheduler
+from fastapi import FastAPI
+
+from fleet.hub import datadir
+from fleet.hub.app import create_app
+from fleet.hub.core import Hub
+
+log = logging.getLogger("fleet.hub")
+
+REGISTRATION_REFRESH_SECONDS = 300
+
+
+class HubDaemon:
+    def __init__(self, hub: Hub) -> None:
+        self.hub = hub
+        self.scheduler = BackgroundScheduler(
+            timezone=UTC, job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 60}
+        )
+        self.app: FastAPI = create_app(hub, trigger_poll=self.trigger_poll)
+        self._poll_interval = 0
+        self._server: uvicorn.Server | None = None
+        self._extra_jobs: list[Callable[[HubDaemon], None]] = []
+        self.started = threading.Event()
+
+    # ------------------------------------------------------------ jobs
+
+    def add_job_installer(self, installer: Callable[[HubDaemon], None]) -> None:
+        """Features (dispatch, failover, secrets) register their scheduled jobs through this."""
+        self._extra_jobs.append(installer)
+
+    def poll(self) -> None:
+        try:
+            result = self.hub.reconciler.poll()
+            if result.action not in ("unchanged",):
+                log.info("git poll: %s %s %s", result.action, (result.sha or "")[:12], result.message.splitlines()[0] if result.message else "")
+        except Exception:
+            log.exception("git poll failed")
+        self._reschedule_poll()
+
+    def _reschedule_poll(self) -> None:
+        interval = self.hub.poll_interval
+        if interval != self._poll_interval and self.scheduler.get_job("git-poll") is not None:
+            self._poll_interval = interval
+            self.scheduler.reschedule_job("git-poll", trigger="interval", seconds=interval)
+
+    def trigger_poll(self) -> None:
+        if self.scheduler.get_job("git-poll") is not None:
+            self.scheduler.modify_job("git-poll", next_run_time=datetime.now(UTC))
+
+    def refresh_registrations(self) -> None:
+        current = self.hub.reconciler.current
+        if current is not None:
+            self.hub.registrar.refresh(current.inventory)
+
+    def start_background(self) -> None:
+        """Restore the revision in force and start the scheduled jobs (not the HTTP server)."""
+        self.hub.reconciler.restore()
+        self._poll_interval = self.hub.poll_interval
+        self.scheduler.add_job(
+            self.poll, "interval", seconds=self._poll_interval, id="git-poll", next_run_time=datetime.now(UTC)
+        )
+        self.scheduler.add_job(
+            self.refresh_registrations, "interval", seconds=REGISTRATION_REFRESH_SECONDS, id="registration-refresh"
+        )
+        self.scheduler.add_job(self.hub.store.purge_expired_tokens, "interval", hours=1, id="token-purge")
+        for install in self._extra_jobs:
+            install(self)
+        self.scheduler.start()
+
+    def stop_background(self) -> None:
+        if self.scheduler.running:
+            self.scheduler.shutdown(wait=True)
+
+    # ------------------------------------------------------------ serving
+
+    def serve(self) -> None:
+        """Run until SIGINT/SIGTERM (uvicorn installs the handlers)."""
+        host, _, port = self.hub.config.listen.rpartition(":")
+        config = uvicorn.Config(
+            self.app,
+            host=host or "127.0.0.1",
+            port=int(port),
+            log_level="warning",
+            access_log=False,
+            limit_concurrency=500,
+            timeout_keep_alive=30,
+        )
+        self._server = uvicorn.Server(config)
+        self.start_background()
+        datadir.write_private(self.hub.data_dir / datadir.HUB_URL_FILE, self.hub.config.url + "\n")
+        try:
+            self._server.run()
+        finally:
+            self.stop_background()
+            self.hub.close()
+
+    def request_stop(self) -> None:
+        if self._server is not None:
+            self._server.should_exit = True
