@@ -67,6 +67,7 @@ class GkeProvider:
         self._cache = AccessCache(clock)
         self._credentials: google.auth.credentials.Credentials | None = None
         self._credentials_lock = threading.Lock()
+        self._force_refresh = False
 
     def access(self, spec: ClusterSpec) -> ClusterAccess:
         provider = _gcp(spec)
@@ -85,7 +86,10 @@ class GkeProvider:
         )
 
     def invalidate(self, cluster: str) -> None:
+        """Forget the cluster's access and fetch a new token next time (the cluster refused this one)."""
         self._cache.invalidate(cluster)
+        with self._credentials_lock:
+            self._force_refresh = True
 
     # ------------------------------------------------------------ internals
 
@@ -108,7 +112,8 @@ class GkeProvider:
             credentials = self._credentials or self._load_credentials(spec)
             self._credentials = credentials
             expiry = _aware(credentials.expiry)
-            if not credentials.token or expiry is None or self._clock() >= expiry - REFRESH_MARGIN:
+            due = expiry is None or self._clock() >= expiry - REFRESH_MARGIN
+            if not credentials.token or due or self._force_refresh:
                 try:
                     credentials.refresh(_TimeoutRequest(self._config.request_timeout))
                 except google.auth.exceptions.RefreshError as err:
@@ -120,6 +125,7 @@ class GkeProvider:
                         spec.name, PROVIDER, f"cannot reach the Google token endpoint: {_first_arg(err)}"
                     ) from None
                 expiry = _aware(credentials.expiry)
+                self._force_refresh = False
                 log.debug("refreshed the hub's Google access token (for cluster %s)", spec.name)
             return credentials, expiry
 
