@@ -226,7 +226,10 @@ class KubeconfigFileProvider:
 
     def access(self, spec: ClusterSpec) -> ClusterAccess:
         provider = _kubeconfig(spec)
-        return self._cache.get(spec.name, provider, lambda: self._fetch_access(spec))
+        # The hub may change the exec/auth-provider policy at runtime (fleet.yaml): a policy change
+        # must not leave a plugin-made credential in use.
+        version = (provider, self._config.allow_exec, self._config.allow_auth_provider)
+        return self._cache.get(spec.name, version, lambda: self._fetch_access(spec))
 
     def identity(self, spec: ClusterSpec) -> ClusterIdentity:
         resolved = self.resolve(spec)

@@ -262,6 +262,10 @@ def test_exec_plugin_allowed_runs_and_is_cached_until_expiry(
     assert registry.access(spec()) is not access
     assert runs.read_text().count("run") == 2
 
+    registry.config.allow_exec = False  # fleet.yaml withdrew the permission: the cached credential goes too
+    with pytest.raises(ProviderError, match="allowExec"):
+        registry.access(spec())
+
 
 def test_failing_exec_plugin_is_a_clear_error(tmp_path: Path) -> None:
     script = tmp_path / "broken.sh"
