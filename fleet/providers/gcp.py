@@ -94,10 +94,12 @@ class GkeProvider:
     # ------------------------------------------------------------ internals
 
     def _fetch_access(self, spec: ClusterSpec, provider: GcpProvider) -> tuple[ClusterAccess, datetime]:
-        credentials, expires_at = self._fresh_credentials(spec)
-        token = credentials.token
+        credentials, _ = self._fresh_credentials(spec)
         cluster = self._describe(spec, provider, credentials)
         endpoint, ca_pem = self._endpoint_and_ca(spec, cluster)
+        # Read after describing: the session may have refreshed the token on a 401.
+        with self._credentials_lock:
+            token, expires_at = credentials.token, _aware(credentials.expiry)
         if not token:
             raise ProviderError(spec.name, PROVIDER, "Google credentials produced no access token")
         access = ClusterAccess(endpoint=endpoint, ca_pem=ca_pem, token=token, expires_at=expires_at)
