@@ -370,7 +370,7 @@ class GitSource:
             repo.git.update_ref("-d", INCOMING_REF)
             raise FetchTooLarge(
                 f"fetching {self.url} ({self.branch}) received {received} bytes, "
-                f"over the limit of {self.max_bytes}; discarded"
+                f"over the limit of {self.max_bytes} bytes; discarded"
             )
         return str(repo.git.rev_parse("--verify", f"{INCOMING_REF}^{{commit}}"))
 
@@ -396,9 +396,11 @@ class GitSource:
         repo = self._open()
         try:
             obj = repo.rev_parse(rev)
+            # rev_parse trusts a full-length id without looking it up; ask the object store.
+            kind = repo.odb.info(obj.binsha).type
         except (BadName, BadObject, ValueError, git.GitCommandError) as exc:
             raise SourceError(f"unknown revision {rev}") from exc
-        if not isinstance(obj, git.Commit):
+        if kind != b"commit" or not isinstance(obj, git.Commit):
             raise SourceError(f"{rev} is not a commit")
         return obj
 

@@ -98,6 +98,8 @@ def _is_scp_like(url: str) -> bool:
 
 def _split_credentials(url: str, transport: Transport) -> Remote:
     parts = urlsplit(url)
+    if (parts.hostname or "").startswith("-"):
+        raise SourceError("the fleet repo host must not start with '-'")
     userinfo, at, hostport = parts.netloc.rpartition("@")
     if not at:
         return Remote(url=url, transport=transport)
