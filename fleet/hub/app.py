@@ -184,6 +184,22 @@ def issue_token(name: str, body: TokenRequest, hub: AdminDep) -> TokenResponse:
     return TokenResponse(cluster=name, token=token, expiresAt=expires.isoformat(), hub=hub.config.url)
 
 
+class InstallRequest(Strict):
+    hubUrl: str | None = Field(default=None, description="URL the in-cluster agent uses to reach the hub")
+    image: str | None = None
+
+
+class InstallResponse(Strict):
+    cluster: str
+    applied: list[str]
+
+
+@admin.post("/clusters/{name}/install", response_model=InstallResponse)
+async def install_agent(name: str, body: InstallRequest, hub: AdminDep) -> InstallResponse:
+    applied = await run_in_threadpool(hub.install_agent, name, body.hubUrl, body.image)
+    return InstallResponse(cluster=name, applied=applied)
+
+
 @admin.get("/events", response_model=list[EventRow])
 def list_events(
     hub: AdminDep,

@@ -172,6 +172,25 @@ class Hub:
         self.store.add_event("agent.bootstrapped", f"agent for {cluster} bootstrapped", cluster=cluster)
         return BootstrapResponse(cluster=cluster, credential=credential)
 
+    def install_agent(self, cluster: str, hub_url: str | None, image: str | None) -> list[str]:
+        """Apply the in-cluster agent once, with the provider's credentials and a fresh bootstrap token."""
+        from fleet.hub.install import DEFAULT_IMAGE, InstallError, apply_manifests, render_agent_manifests
+        from fleet.providers import ProviderError
+
+        current = self.reconciler.current
+        spec = current.inventory.clusters.get(cluster) if current else None
+        if spec is None:
+            raise HubError(404, f"cluster {cluster!r} is not in the revision in force")
+        token, _ = self.issue_bootstrap_token(cluster)
+        objects = render_agent_manifests(cluster, hub_url or self.config.url, token, image or DEFAULT_IMAGE)
+        try:
+            applied = apply_manifests(self.providers.access(spec), objects)
+        except (ProviderError, InstallError) as exc:
+            self.store.add_event("agent.install-failed", str(exc), severity="error", cluster=cluster)
+            raise HubError(502, str(exc)) from None
+        self.store.add_event("agent.installed", f"agent installed in {cluster} ({len(applied)} objects)", cluster=cluster)
+        return applied
+
     def authenticate_agent(self, cluster: str, credential: str | None) -> None:
         if not credential:
             raise HubError(401, "missing agent credential", {"WWW-Authenticate": "Bearer"})

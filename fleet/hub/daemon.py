@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Any
 
 import uvicorn
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -30,7 +30,8 @@ class HubDaemon:
         self._poll_interval = 0
         self._server: uvicorn.Server | None = None
         self._extra_jobs: list[Callable[[HubDaemon], None]] = []
-        self.started = threading.Event()
+        self._shutdown_hooks: list[Callable[[], None]] = []
+        self.dispatcher: Any = None
 
     # ------------------------------------------------------------ jobs
 
@@ -38,11 +39,15 @@ class HubDaemon:
         """Features (dispatch, failover, secrets) register their scheduled jobs through this."""
         self._extra_jobs.append(installer)
 
+    def add_shutdown_hook(self, hook: Callable[[], None]) -> None:
+        self._shutdown_hooks.append(hook)
+
     def poll(self) -> None:
         try:
             result = self.hub.reconciler.poll()
             if result.action not in ("unchanged",):
-                log.info("git poll: %s %s %s", result.action, (result.sha or "")[:12], result.message.splitlines()[0] if result.message else "")
+                first_line = result.message.splitlines()[0] if result.message else ""
+                log.info("git poll: %s %s %s", result.action, (result.sha or "")[:12], first_line)
         except Exception:
             log.exception("git poll failed")
         self._reschedule_poll()
@@ -80,6 +85,11 @@ class HubDaemon:
     def stop_background(self) -> None:
         if self.scheduler.running:
             self.scheduler.shutdown(wait=True)
+        for hook in self._shutdown_hooks:
+            try:
+                hook()
+            except Exception:
+                log.exception("shutdown hook failed")
 
     # ------------------------------------------------------------ serving
 
