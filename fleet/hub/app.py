@@ -178,6 +178,32 @@ def show_cluster(name: str, hub: AdminDep, events: int = Query(20, ge=0, le=500)
     return hub.cluster_detail(name, events)
 
 
+class DesiredView(Strict):
+    cluster: str
+    revision: str
+    digest: str
+    epoch: int
+    appliedDigest: str | None
+    objects: list[dict[str, Any]]
+
+
+@admin.get("/clusters/{name}/desired", response_model=DesiredView)
+def cluster_desired(name: str, hub: AdminDep) -> DesiredView:
+    """The cluster's desired bundle as stored: secret placeholders only, never values."""
+    record = hub.store.desired(name)
+    cluster = hub.store.cluster(name)
+    if record is None or cluster is None:
+        raise HubError(404, f"no desired state for {name!r}")
+    return DesiredView(
+        cluster=name,
+        revision=record.revision,
+        digest=record.digest,
+        epoch=record.epoch,
+        appliedDigest=cluster.applied_digest,
+        objects=list(record.bundle.get("objects", [])),
+    )
+
+
 @admin.post("/clusters/{name}/tokens", response_model=TokenResponse)
 def issue_token(name: str, body: TokenRequest, hub: AdminDep) -> TokenResponse:
     token, expires = hub.issue_bootstrap_token(name, timedelta(seconds=body.ttlSeconds))
