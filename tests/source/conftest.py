@@ -85,10 +85,7 @@ def relaying_ssh(bin_dir: Path, log: Path) -> Path:
     """An `ssh` that records its arguments and runs the remote command (git-upload-pack) locally."""
     return write_program(
         bin_dir / "ssh",
-        "#!/bin/sh\n"
-        f"printf '%s\\n' \"$@\" > '{log}'\n"
-        'for last in "$@"; do :; done\n'
-        'exec sh -c "$last"\n',
+        f'#!/bin/sh\nprintf \'%s\\n\' "$@" > \'{log}\'\nfor last in "$@"; do :; done\nexec sh -c "$last"\n',
     )
 
 

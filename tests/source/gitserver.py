@@ -47,7 +47,7 @@ class GitHttpServer:
 
             def _body(self) -> bytes:
                 if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
-                    chunks = []
+                    chunks: list[bytes] = []
                     while True:
                         size = int(self.rfile.readline().strip().split(b";")[0], 16)
                         if size == 0:

@@ -37,7 +37,9 @@ def _crafted_commit(git_dir: Path, entry_name: str, parent: str | None) -> str:
     return _git(git_dir, *args)
 
 
-def test_checkout_writes_the_tree_of_a_revision(origin: FleetRepo, make_source: SourceFactory, tmp_path: Path) -> None:
+def test_checkout_writes_the_tree_of_a_revision(
+    origin: FleetRepo, make_source: SourceFactory, tmp_path: Path
+) -> None:
     origin.commit({"apps/web/fleet.yaml": "namespace: web\n", "apps/web/deploy.yaml": "kind: Deployment\n"})
     source = make_source(origin.url)
     head = source.fetch().sha
@@ -108,7 +110,9 @@ def test_symlink_chain_that_escapes_is_refused_after_extraction(
     assert not (tmp_path / "tree").exists()
 
 
-def test_symlinks_inside_the_repo_are_kept(origin: FleetRepo, make_source: SourceFactory, tmp_path: Path) -> None:
+def test_symlinks_inside_the_repo_are_kept(
+    origin: FleetRepo, make_source: SourceFactory, tmp_path: Path
+) -> None:
     origin.commit({"apps/base/deploy.yaml": "kind: Deployment\n"})
     _commit_symlinks(origin, {"apps/web/deploy.yaml": "../base/deploy.yaml", "apps/alias": "base"})
     source = make_source(origin.url)

@@ -14,7 +14,9 @@ from tests.fixtures.gitrepo import FleetRepo
 from tests.source.conftest import SourceFactory
 
 
-def test_first_fetch_clones_and_reports_the_head_revision(origin: FleetRepo, make_source: SourceFactory) -> None:
+def test_first_fetch_clones_and_reports_the_head_revision(
+    origin: FleetRepo, make_source: SourceFactory
+) -> None:
     with origin.repo.git.custom_environment(
         GIT_AUTHOR_NAME="Ada Author",
         GIT_AUTHOR_EMAIL="ada@fleet.test",
@@ -33,7 +35,9 @@ def test_first_fetch_clones_and_reports_the_head_revision(origin: FleetRepo, mak
     assert (revision.committer_name, revision.committer_email) == ("Carl Committer", "carl@fleet.test")
     assert revision.authored_at == datetime(2024, 3, 1, 8, 0, tzinfo=UTC)
     assert revision.committed_at == datetime(2024, 3, 2, 17, 30, tzinfo=UTC)
-    assert revision.authored_at.utcoffset() is not None and revision.authored_at.utcoffset().total_seconds() == 0
+    assert (
+        revision.authored_at.utcoffset() is not None and revision.authored_at.utcoffset().total_seconds() == 0
+    )
     assert revision.message == "add web\n\nbody line\n"
     assert revision.subject == "add web"
     assert source.head() == sha
@@ -78,7 +82,9 @@ def test_unchanged_remote_fetches_the_same_revision(origin: FleetRepo, make_sour
     source = make_source(origin.url)
     first = source.fetch().sha
     assert source.fetch().sha == first
-    decision = decide_move(first, first, is_fast_forward=True, accepted=frozenset(), signing_mode="off", signature=None)
+    decision = decide_move(
+        first, first, is_fast_forward=True, accepted=frozenset(), signing_mode="off", signature=None
+    )
     assert decision.action == "stay"
 
 
@@ -101,7 +107,9 @@ def test_force_push_of_older_commit_is_not_a_fast_forward_and_is_held(
     assert source.revision(current).message == "add b\n"
     assert source.changed_paths(current, old) == ["clusters/b.yaml"]
 
-    held = decide_move(current, old, is_fast_forward=False, accepted=frozenset(), signing_mode="off", signature=None)
+    held = decide_move(
+        current, old, is_fast_forward=False, accepted=frozenset(), signing_mode="off", signature=None
+    )
     assert held.action == "hold"
     assert held.sha == old
     assert held.event is not None and f"fleet source accept {old}" in held.event

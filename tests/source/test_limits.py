@@ -61,7 +61,9 @@ def test_ssh_remote_that_hangs_is_killed_with_its_helpers(
     assert _gone(hung), "the hanging ssh helper outlived the fetch"
 
 
-@pytest.mark.parametrize("watch_interval", [None, 30.0], ids=["watched-while-streaming", "checked-after-transfer"])
+@pytest.mark.parametrize(
+    "watch_interval", [None, 30.0], ids=["watched-while-streaming", "checked-after-transfer"]
+)
 def test_large_blob_over_the_limit_is_refused_and_the_cache_stays_usable(
     origin: FleetRepo,
     make_source: SourceFactory,
@@ -122,7 +124,9 @@ def test_leftovers_of_a_killed_fetch_are_cleaned_before_the_next_one(
     _assert_cache_clean(source.repo_path)
 
 
-def test_checkout_refuses_a_tree_larger_than_the_limit(origin: FleetRepo, make_source: SourceFactory, tmp_path: Path) -> None:
+def test_checkout_refuses_a_tree_larger_than_the_limit(
+    origin: FleetRepo, make_source: SourceFactory, tmp_path: Path
+) -> None:
     # A tree of zeros compresses to almost nothing but would expand on disk.
     origin.commit({"zeros.bin": bytes(4 * MiB)}, message="zeros")
     source = make_source(origin.url, max_bytes=1 * MiB)

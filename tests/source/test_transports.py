@@ -103,7 +103,9 @@ def test_ssh_fetch_uses_the_configured_key_and_known_hosts(
     assert args[-1] == f"git-upload-pack '{origin.remote_path}'"
 
 
-def test_scp_like_ssh_url(origin: FleetRepo, make_source: SourceFactory, fake_ssh_dir: Path, tmp_path: Path) -> None:
+def test_scp_like_ssh_url(
+    origin: FleetRepo, make_source: SourceFactory, fake_ssh_dir: Path, tmp_path: Path
+) -> None:
     log = tmp_path / "ssh-args"
     relaying_ssh(fake_ssh_dir, log)
     source = make_source(f"git@git.fleet.invalid:{origin.remote_path}")
@@ -137,7 +139,9 @@ def test_parse_remote_keeps_credentials_aside() -> None:
     assert "p@ss" not in remote.display and "bot" not in remote.display
 
 
-@pytest.mark.parametrize("url", ["ext::sh -c id", "fd::3", "ftp://x/y", "-oProxyCommand=id", "ssh://-oProxyCommand=x/y"])
+@pytest.mark.parametrize(
+    "url", ["ext::sh -c id", "fd::3", "ftp://x/y", "-oProxyCommand=id", "ssh://-oProxyCommand=x/y"]
+)
 def test_dangerous_urls_are_refused(url: str) -> None:
     with pytest.raises(SourceError):
         parse_remote(url)
