@@ -35,9 +35,7 @@ def test_first_fetch_clones_and_reports_the_head_revision(
     assert (revision.committer_name, revision.committer_email) == ("Carl Committer", "carl@fleet.test")
     assert revision.authored_at == datetime(2024, 3, 1, 8, 0, tzinfo=UTC)
     assert revision.committed_at == datetime(2024, 3, 2, 17, 30, tzinfo=UTC)
-    assert (
-        revision.authored_at.utcoffset() is not None and revision.authored_at.utcoffset().total_seconds() == 0
-    )
+    assert revision.authored_at.tzinfo is UTC and revision.committed_at.tzinfo is UTC
     assert revision.message == "add web\n\nbody line\n"
     assert revision.subject == "add web"
     assert source.head() == sha
