@@ -9,9 +9,11 @@ message, never the request body.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
+import secrets
 import tempfile
 import threading
 from collections.abc import Iterable
@@ -79,10 +81,11 @@ class Kube:
         self._dynamic: DynamicClient | None = None
         self._lock = threading.RLock()
         # discovery cache private to this instance: the library default is one
-        # file per host in /tmp, shared (and stale) across processes
-        fd, self._cache_file = tempfile.mkstemp(prefix="fleet-agent-discovery-", suffix=".json")
-        os.close(fd)
-        os.unlink(self._cache_file)
+        # file per host in /tmp, shared (and stale) across processes. Not created
+        # here; the library ignores a cache it cannot write (read-only root FS).
+        self._cache_file = os.path.join(
+            tempfile.gettempdir(), f"fleet-agent-discovery-{os.getpid()}-{secrets.token_hex(6)}.json"
+        )
 
     # ------------------------------------------------------------ construction
 
@@ -102,7 +105,7 @@ class Kube:
 
     def close(self) -> None:
         self.api_client.close()
-        if os.path.exists(self._cache_file):
+        with contextlib.suppress(OSError):
             os.unlink(self._cache_file)
 
     # ------------------------------------------------------------ discovery

@@ -155,9 +155,10 @@ class Agent:
         self.apply_errors: list[str] = []
         self.inventory: dict[str, str] | None = None
         self.health: dict[str, Health] = {}
-        self.drift_events: list[DriftEvent] = []
+        # events go to the hub once: they wait here until a report carrying them is accepted
+        self.pending_drift: list[DriftEvent] = []
+        self.pending_pruned: list[str] = []
         self.drifted: set[str] = set()
-        self.pruned: list[str] = []
         self.cluster_status = ClusterHealth()
         self.next_drift_at: float | None = None
         self.hub_failures = 0
@@ -433,7 +434,7 @@ class Agent:
             if item.live is not None:
                 self.health[key] = object_health(item.live)
         outcome.applied = True
-        self.drift_events, self.drifted = [], set()
+        self.drifted = set()
         if result.succeeded:
             self.needs_apply = False
             self.apply_errors = []
@@ -495,7 +496,6 @@ class Agent:
             return
         new_inventory = dict(applied)
         candidates = set(previous) - set(applied)
-        self.pruned = []
         if candidates and not self.desired.prune.enabled:
             new_inventory.update({key: previous[key] for key in candidates})
         elif candidates:
@@ -523,13 +523,13 @@ class Agent:
                 _, kind, namespace, name = _split_key(key)
                 try:
                     self.kube.delete(previous[key], kind, namespace, name)
-                    self.pruned.append(key)
+                    outcome.pruned.append(key)
                     self.health.pop(key, None)
                     log.info("pruned", extra=fields(key=key))
                 except KubeError as error:
                     outcome.errors.append(f"{key}: prune failed: {self.redactor.redact(str(error))}")
                     new_inventory[key] = previous[key]
-        outcome.pruned = list(self.pruned)
+        self.pending_pruned.extend(outcome.pruned)
         self._save_inventory(new_inventory, outcome)
 
     # ------------------------------------------------------------ drift and health
@@ -581,13 +581,15 @@ class Agent:
                 else:
                     outcome.errors.append(f"{key}: drift revert failed: {item.error}")
         at = self.now()
-        self.drift_events = [
+        outcome.drift = [
             DriftEvent(key=key, fields=drifted[:MAX_REPORTED_FIELDS], reverted=key in reverted, at=at)
             for key, drifted, _ in found
         ]
+        # unreverted drift is reported once per change, not at every check
+        fresh = [e for e in outcome.drift if e.reverted or e.key not in self.drifted]
+        self.pending_drift = [*self.pending_drift, *fresh][-1000:]
         self.drifted = {key for key, _, _ in found if key not in reverted}
-        outcome.drift = list(self.drift_events)
-        for event in self.drift_events:
+        for event in outcome.drift:
             log.info("drift", extra=fields(key=event.key, fields=event.fields, reverted=event.reverted))
 
     def _refresh_unsettled(self, outcome: CycleOutcome) -> None:
@@ -644,8 +646,8 @@ class Agent:
             phase=self._phase(outcome),
             clusterHealth=self.cluster_status,
             objects=objects,
-            drift=self.drift_events,
-            pruned=self.pruned,
+            drift=self.pending_drift,
+            pruned=self.pending_pruned[-20000:],
             errors=errors[:100],
             secretVersions=dict(self.desired.secretVersions) if self.desired and self.applied_digest else {},
         )
@@ -653,8 +655,8 @@ class Agent:
     def _report(self, outcome: CycleOutcome) -> None:
         report = self.build_report(outcome)
         outcome.report = report
-        content = report.model_dump(mode="json", exclude={"drift": {"__all__": {"at"}}})
-        changed = content != self._last_report
+        content = report.model_dump(mode="json", exclude={"drift", "pruned"})
+        changed = content != self._last_report or bool(report.drift or report.pruned)
         heartbeat_due = self._cycles_since_report + 1 >= self.config.heartbeat_every
         if not outcome.hub_answered or not (changed or heartbeat_due):
             self._cycles_since_report += 1
@@ -668,6 +670,7 @@ class Agent:
             return
         self._last_report = content
         self._cycles_since_report = 0
+        self.pending_drift, self.pending_pruned = [], []
         outcome.reported = True
 
 
