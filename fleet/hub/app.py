@@ -21,7 +21,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from fleet import __version__
 from fleet.hub.core import Hub, HubError
-from fleet.hub.views import ClusterDetail, ClusterRow, EventRow, FleetStatus, SourceRow
+from fleet.hub.views import ClusterDetail, ClusterRow, EventRow, FailoverGroupRow, FleetStatus, SourceRow
 from fleet.protocol import BootstrapRequest, BootstrapResponse, DesiredState, StatusReport
 
 WEBHOOK_MAX_BYTES = 256 * 1024
@@ -262,6 +262,40 @@ async def source_sync(hub: AdminDep) -> SyncResponse:
     """Poll the fleet repo now."""
     result = await run_in_threadpool(hub.reconciler.poll)
     return SyncResponse(action=result.action, sha=result.sha, message=result.message, problems=result.problems)
+
+
+class FailoverRequest(Strict):
+    to: str | None = Field(default=None, description="member to move to; default: the best healthy standby")
+
+
+class FailoverResponse(Strict):
+    group: str
+    active: str
+    epoch: int
+    reason: str
+
+
+def _controller(hub: Hub) -> Any:
+    if hub.failover is None:
+        raise HubError(503, "the failover controller is not running")
+    return hub.failover
+
+
+@admin.get("/failover", response_model=list[FailoverGroupRow])
+def failover_groups(hub: AdminDep) -> list[FailoverGroupRow]:
+    return hub.failover_rows()
+
+
+@admin.post("/failover/{group}", response_model=FailoverResponse)
+async def failover(group: str, body: FailoverRequest, hub: AdminDep) -> FailoverResponse:
+    state = await run_in_threadpool(_controller(hub).failover, group, body.to)
+    return FailoverResponse(group=group, active=state.active, epoch=state.epoch, reason=state.reason)
+
+
+@admin.post("/failback/{group}", response_model=FailoverResponse)
+async def failback(group: str, hub: AdminDep) -> FailoverResponse:
+    state = await run_in_threadpool(_controller(hub).failback, group)
+    return FailoverResponse(group=group, active=state.active, epoch=state.epoch, reason=state.reason)
 
 
 # ------------------------------------------------------------------ webhooks

@@ -11,7 +11,7 @@ import secrets as token_generator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from fleet.hub import datadir
 from fleet.hub.reconciler import Reconciler, SigningOverride
@@ -128,6 +128,7 @@ class Hub:
             signing_override=override,
         )
         self.store.update_source_state(url=self.source.url, branch=config.branch)
+        self.failover: Any = None  # the FailoverController, attached by the daemon
 
     def close(self) -> None:
         self.store.close()
@@ -290,6 +291,8 @@ class Hub:
                 severity=severity,
                 cluster=cluster,
             )
+        if self.failover is not None and report.epoch:
+            self.failover.adopt_reported_epoch(cluster, report.epoch)
         if before is not None and report.phase == "Fenced" and before.phase != "Fenced":
             self.store.add_event(
                 "agent.fenced", "agent ignored a desired state from a stale failover epoch", severity="warning",

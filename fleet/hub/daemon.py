@@ -32,6 +32,9 @@ class HubDaemon:
         self._extra_jobs: list[Callable[[HubDaemon], None]] = []
         self._shutdown_hooks: list[Callable[[], None]] = []
         self.dispatcher: Any = None
+        from fleet.hub.failover import install_failover
+
+        self.failover = install_failover(self)
 
     # ------------------------------------------------------------ jobs
 

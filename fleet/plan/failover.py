@@ -63,15 +63,23 @@ class MemberSignal:
 
     seconds_since_heartbeat: float | None  # None: never seen
     poll_interval: float
-    consecutive_unhealthy: int  # reports in a row with Unreachable/Degraded cluster health
+    seconds_unhealthy: float | None = None  # how long its agent has reported Unreachable/Degraded, if it does
 
 
-def member_failed(signal: MemberSignal, missed_heartbeats: int, unhealthy_reports: int) -> bool:
+def missed_heartbeats(signal: MemberSignal, missed: int) -> bool:
+    return signal.seconds_since_heartbeat is not None and signal.seconds_since_heartbeat > missed * signal.poll_interval
+
+
+def member_failed(signal: MemberSignal, missed: int, unhealthy_intervals: int) -> bool:
+    """Failed: `missed` heartbeat intervals without a word, or unhealthy for `unhealthy_intervals` intervals.
+
+    Agents report on change, so unhealthiness is measured in time, not in reports.
+    """
     if signal.seconds_since_heartbeat is None:
-        return False  # never seen: not evidence of failure (e.g. hub just started)
-    if signal.seconds_since_heartbeat > missed_heartbeats * signal.poll_interval:
+        return False  # never seen: not evidence of failure (e.g. the hub just started)
+    if missed_heartbeats(signal, missed):
         return True
-    return signal.consecutive_unhealthy >= unhealthy_reports
+    return signal.seconds_unhealthy is not None and signal.seconds_unhealthy >= unhealthy_intervals * signal.poll_interval
 
 
 @dataclass(frozen=True)
@@ -85,8 +93,8 @@ def decide_failover(
     members: Sequence[ClusterSpec],
     signals: Mapping[str, MemberSignal],
     *,
-    missed_heartbeats: int,
-    unhealthy_reports: int,
+    missed: int,
+    unhealthy_intervals: int,
     seconds_since_last_move: float | None,
     hold_down: float,
 ) -> FailoverDecision:
@@ -96,21 +104,19 @@ def decide_failover(
     and only to a member that is itself heartbeating and healthy.
     """
     active_signal = signals.get(state.active)
-    if active_signal is None or not member_failed(active_signal, missed_heartbeats, unhealthy_reports):
+    if active_signal is None or not member_failed(active_signal, missed, unhealthy_intervals):
         return FailoverDecision(None, "active cluster is healthy")
     if seconds_since_last_move is not None and seconds_since_last_move < hold_down:
         return FailoverDecision(None, f"held down: last move {seconds_since_last_move:.0f}s ago (< {hold_down:.0f}s)")
     healthy = {
-        name: (not member_failed(sig, missed_heartbeats, unhealthy_reports) and sig.seconds_since_heartbeat is not None)
+        name: (not member_failed(sig, missed, unhealthy_intervals) and sig.seconds_since_heartbeat is not None)
         for name, sig in signals.items()
     }
     target = choose_standby(members, exclude=state.active, healthy=healthy)
     if target is None:
         return FailoverDecision(None, f"{state.active} failed but no healthy standby is available")
-    if active_signal.seconds_since_heartbeat is not None and (
-        active_signal.seconds_since_heartbeat > missed_heartbeats * active_signal.poll_interval
-    ):
-        why = f"{state.active} missed {missed_heartbeats} heartbeats"
+    if missed_heartbeats(active_signal, missed):
+        why = f"{state.active} missed {missed} heartbeats"
     else:
-        why = f"{state.active} reported unhealthy {active_signal.consecutive_unhealthy} times in a row"
+        why = f"{state.active} has reported an unhealthy cluster for {active_signal.seconds_unhealthy or 0:.0f}s"
     return FailoverDecision(target, why)

@@ -48,7 +48,7 @@ class ClusterRecord(SQLModel, table=True):
     phase: str | None = None
     cluster_health: str = Field(default="Unknown", max_length=16)
     cluster_health_detail: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
-    consecutive_unhealthy: int = 0
+    unhealthy_since: datetime | None = _ts()
     drifted_objects: int = 0
     object_count: int = 0
     unhealthy_objects: int = 0

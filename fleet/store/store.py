@@ -186,8 +186,10 @@ class Store:
             record.phase = phase
             record.cluster_health = cluster_health
             record.cluster_health_detail = cluster_health_detail
-            unhealthy = cluster_health in ("Unreachable", "Degraded")
-            record.consecutive_unhealthy = record.consecutive_unhealthy + 1 if unhealthy else 0
+            if cluster_health in ("Unreachable", "Degraded"):
+                record.unhealthy_since = record.unhealthy_since or now
+            else:
+                record.unhealthy_since = None
             record.object_count = len(objects)
             record.drifted_objects = sum(1 for o in objects if o.drifted)
             record.unhealthy_objects = sum(1 for o in objects if o.health not in ("Healthy", "Suspended"))

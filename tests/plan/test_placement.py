@@ -109,9 +109,9 @@ def test_decide_failover_prefers_priority_and_holds_down(tmp_path: Path) -> None
     inv = load_inventory(tmp_path)
     members = inv.failover_groups()["web"]
     state = GroupState("web", "east")
-    ok = MemberSignal(seconds_since_heartbeat=1, poll_interval=5, consecutive_unhealthy=0)
-    dead = MemberSignal(seconds_since_heartbeat=16, poll_interval=5, consecutive_unhealthy=0)
-    kwargs = {"missed_heartbeats": 3, "unhealthy_reports": 3, "hold_down": 120.0}
+    ok = MemberSignal(seconds_since_heartbeat=1, poll_interval=5)
+    dead = MemberSignal(seconds_since_heartbeat=16, poll_interval=5)
+    kwargs = {"missed": 3, "unhealthy_intervals": 3, "hold_down": 120.0}
     healthy = decide_failover(state, members, {"east": ok, "west": ok, "north": ok}, seconds_since_last_move=None, **kwargs)
     assert healthy.move_to is None
     decision = decide_failover(state, members, {"east": dead, "west": ok, "north": ok}, seconds_since_last_move=None, **kwargs)
@@ -119,6 +119,9 @@ def test_decide_failover_prefers_priority_and_holds_down(tmp_path: Path) -> None
     assert "missed 3 heartbeats" in decision.reason
     held = decide_failover(state, members, {"east": dead, "west": ok, "north": ok}, seconds_since_last_move=30, **kwargs)
     assert held.move_to is None and "held down" in held.reason
-    unhealthy = MemberSignal(seconds_since_heartbeat=1, poll_interval=5, consecutive_unhealthy=3)
+    briefly = MemberSignal(seconds_since_heartbeat=1, poll_interval=5, seconds_unhealthy=10)
+    assert decide_failover(state, members, {"east": briefly, "west": ok}, seconds_since_last_move=None, **kwargs).move_to is None
+    unhealthy = MemberSignal(seconds_since_heartbeat=1, poll_interval=5, seconds_unhealthy=15)
     decision = decide_failover(state, members, {"east": unhealthy, "west": ok, "north": dead}, seconds_since_last_move=None, **kwargs)
     assert decision.move_to == "west"
+    assert "unhealthy cluster for 15s" in decision.reason

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-26 12:43:42.457255
+Create Date: 2026-11-26 12:51:26.399961
 """
 
 from __future__ import annotations
@@ -55,7 +55,7 @@ def upgrade() -> None:
         sa.Column("phase", sa.String(), nullable=True),
         sa.Column("cluster_health", sa.String(length=16), nullable=False),
         sa.Column("cluster_health_detail", sa.JSON(), nullable=False),
-        sa.Column("consecutive_unhealthy", sa.Integer(), nullable=False),
+        sa.Column("unhealthy_since", sa.DateTime(timezone=True), nullable=True),
         sa.Column("drifted_objects", sa.Integer(), nullable=False),
         sa.Column("object_count", sa.Integer(), nullable=False),
         sa.Column("unhealthy_objects", sa.Integer(), nullable=False),
