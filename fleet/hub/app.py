@@ -226,6 +226,19 @@ async def install_agent(name: str, body: InstallRequest, hub: AdminDep) -> Insta
     return InstallResponse(cluster=name, applied=applied)
 
 
+class RecoverResponse(Strict):
+    cluster: str
+    method: str
+    applied: list[str]
+
+
+@admin.post("/clusters/{name}/recover", response_model=RecoverResponse)
+async def recover_cluster(name: str, body: InstallRequest, hub: AdminDep) -> RecoverResponse:
+    """Re-bootstrap the agent of a cluster that lost everything; it then restores the cluster from Git."""
+    method, applied = await run_in_threadpool(hub.recover, name, body.hubUrl, body.image)
+    return RecoverResponse(cluster=name, method=method, applied=applied)
+
+
 @admin.get("/events", response_model=list[EventRow])
 def list_events(
     hub: AdminDep,

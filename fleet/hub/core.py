@@ -129,6 +129,7 @@ class Hub:
         )
         self.store.update_source_state(url=self.source.url, branch=config.branch)
         self.failover: Any = None  # the FailoverController, attached by the daemon
+        self.dispatcher: Any = None  # the local Dispatcher, when the hub runs agents itself
 
     def close(self) -> None:
         self.store.close()
@@ -191,6 +192,22 @@ class Hub:
             raise HubError(502, str(exc)) from None
         self.store.add_event("agent.installed", f"agent installed in {cluster} ({len(applied)} objects)", cluster=cluster)
         return applied
+
+    def recover(self, cluster: str, hub_url: str | None = None, image: str | None = None) -> tuple[str, list[str]]:
+        """Rebuild a cluster that lost everything from Git: a fresh agent with a fresh credential
+        receives the full desired state (secrets included) and applies it."""
+        record = self.store.cluster(cluster)
+        if record is None or record.state == "removed":
+            raise HubError(404, f"cluster {cluster!r} is not in the inventory")
+        self.store.revoke_agent_credential(cluster)
+        self.store.add_event(
+            "cluster.recover", f"recovering {cluster} from Git: agent credential revoked, agent re-bootstrapped",
+            severity="warning", cluster=cluster,
+        )
+        if self.dispatcher is not None and self.dispatcher.manages(cluster):
+            self.dispatcher.reset(cluster)
+            return "local-dispatch", []
+        return "install", self.install_agent(cluster, hub_url, image)
 
     def authenticate_agent(self, cluster: str, credential: str | None) -> None:
         if not credential:

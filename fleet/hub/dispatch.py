@@ -239,6 +239,22 @@ class Dispatcher:
                 if slot.starts > 1:
                     self.hub.store.add_event("agent.restarted", f"local agent for {name} restarted", cluster=name)
 
+    def manages(self, cluster: str) -> bool:
+        record = self.hub.store.cluster(cluster)
+        return record is not None and self._launch(record) is not None
+
+    def reset(self, cluster: str) -> None:
+        """Forget an agent completely (identity, credential, cache) and start it afresh."""
+        import shutil
+
+        with self.lock:
+            slot = self.slots.pop(cluster, None)
+            if slot is not None and slot.handle is not None:
+                slot.handle.stop()
+            shutil.rmtree(self.root / cluster / "state", ignore_errors=True)
+            (self.root / cluster / "bootstrap.token").unlink(missing_ok=True)
+        self.reconcile()
+
     def healthy_reset(self) -> None:
         """Agents that have run for a while get their backoff forgiven."""
         with self.lock:
@@ -276,4 +292,5 @@ def install_local_dispatch(daemon: object, mode: str = "local") -> Dispatcher:
     daemon.add_job_installer(install)
     daemon.add_shutdown_hook(dispatcher.stop_all)
     daemon.dispatcher = dispatcher
+    daemon.hub.dispatcher = dispatcher
     return dispatcher
