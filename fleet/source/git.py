@@ -30,7 +30,7 @@ from gitdb.exc import BadName, BadObject
 
 from fleet.source.errors import FetchTimeout, FetchTooLarge, SourceError
 from fleet.source.process import run_supervised
-from fleet.source.transport import Remote, fetch_environment, parse_remote, redact
+from fleet.source.transport import Remote, authorization_header, fetch_environment, parse_remote, redact
 from fleet.source.tree import (
     escaping_symlinks,
     extract_tar,
@@ -53,6 +53,8 @@ MESSAGE_LIMIT = 4 * 1024
 INCOMING_REF = "refs/fleet/incoming"
 # Packs pile up, one per fetch that brought something; fold them together past this many.
 MAX_PACKS = 32
+# A tree of millions of empty files costs nothing to send and exhausts inodes when written.
+MAX_TREE_ENTRIES = 100_000
 LOCK_FILE = "fleet-source.lock"
 
 _REV = re.compile(r"^[0-9a-fA-F]{4,64}$")
@@ -130,7 +132,6 @@ class GitSource:
         https_token: str | None = None,
     ) -> None:
         self._remote: Remote = parse_remote(url)
-        self._secrets = (https_token, self._remote.password)
         self.branch = _checked_branch(branch)
         self.cache_dir = Path(cache_dir)
         self.timeout = timeout
@@ -147,6 +148,9 @@ class GitSource:
             ssh_known_hosts=ssh_known_hosts,
             connect_timeout=timeout,
         )
+        # Everything that must never show up in a message, the encoded header included.
+        header = authorization_header(self._remote, https_token)
+        self._secrets = (https_token, self._remote.password, header.rsplit(" ", 1)[-1] if header else None)
         self._lock = threading.RLock()
         self._repo: git.Repo | None = None
 
@@ -429,6 +433,8 @@ class GitSource:
                 continue
             total += entry.size
             count += 1
+            if count > MAX_TREE_ENTRIES:
+                raise FetchTooLarge(f"{what} holds more than {MAX_TREE_ENTRIES} files")
             if entry.is_symlink:
                 target = odb.stream(bytes.fromhex(entry.sha)).read().decode("utf-8", errors="surrogateescape")
                 if symlink_escapes(entry.path, target):

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+import fleet.source.git as source_git
 from fleet.source import SourceError, escaping_symlinks
 from fleet.source.tree import symlink_escapes, unsafe_path_reason
 from tests.fixtures.gitrepo import FleetRepo
@@ -171,6 +172,17 @@ def test_export_attributes_in_the_tree_do_not_change_the_checkout(
     dest = source.checkout(source.fetch().sha, tmp_path / "tree")
     assert (dest / "clusters/a.yaml").read_text() == "name: a\n"
     assert (dest / "version.txt").read_text() == "$Format:%H$\n"
+
+
+def test_checkout_refuses_a_tree_with_too_many_files(
+    origin: FleetRepo, make_source: SourceFactory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(source_git, "MAX_TREE_ENTRIES", 3)
+    origin.commit({f"apps/many/{n}.yaml": "" for n in range(3)})
+    source = make_source(origin.url)
+    with pytest.raises(SourceError, match="more than 3 files"):
+        source.checkout(source.fetch().sha, tmp_path / "tree")
+    assert not (tmp_path / "tree").exists()
 
 
 def test_empty_tree_checks_out_as_an_empty_directory(
