@@ -108,7 +108,7 @@ def check_allowed(ref: VaultRef, cluster: str, prefixes: Sequence[str]) -> None:
     """Refuse a reference outside every allowed prefix of `cluster`."""
     # Re-parse the canonical text: a VaultRef built by hand gets the same checks as one parsed.
     canonical = parse_vault_ref(str(ref))
-    target = canonical.location + "/"
+    target = canonical.location  # strictly below a prefix: "kv/shared/" does not admit "kv/shared" itself
     allowed = allowed_prefixes_for(cluster, prefixes)
     if not any(target.startswith(prefix) for prefix in allowed):
         raise VaultRefError(

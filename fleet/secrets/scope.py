@@ -63,12 +63,12 @@ def _rules_for(parts: tuple[str, ...], scopes: Sequence[SecretScope]) -> list[Ru
     if _is_under(parts, COMMON_DIR):
         rules.append(lambda cluster: True)
     if _is_under(parts, CLUSTERS_DIR):
-        # secrets/clusters/<name>/<file...>: a file directly in secrets/clusters/ names no cluster.
-        if len(parts) >= 4:
-            owner = parts[2]
-            rules.append(lambda cluster: cluster.name == owner)
-        else:
-            rules.append(lambda cluster: False)
+        # secrets/clusters/<name>/<file...>: a file directly in secrets/clusters/ names no cluster,
+        # and no label scope may hand it out either.
+        if len(parts) < 4:
+            return []
+        owner = parts[2]
+        rules.append(lambda cluster: cluster.name == owner)
     for scope in scopes:
         if _is_under(parts, PurePosixPath(scope.path).parts):
             rules.append(_label_rule(scope.clusterSelector))

@@ -178,6 +178,7 @@ class VaultClient:
             if self._auth.method != "approle" or self._logged_in:
                 raise
         # AppRole token rejected (expired while the process slept): one fresh login, one retry.
+        log.warning("Vault rejected the AppRole token before its renewal was due; logging in again")
         self._ensure_token()
         with self._errors(what):
             return operation()
