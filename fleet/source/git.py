@@ -116,6 +116,10 @@ def _store_bytes(objects_dir: Path) -> int:
     return total
 
 
+class _UnknownRevision(SourceError):
+    """The cache has no such commit."""
+
+
 class GitSource:
     """One tracked branch of one fleet repo, cached in a bare repository at `cache_dir`."""
 
@@ -174,11 +178,18 @@ class GitSource:
         """Bring the cache up to the remote branch head and return that head's revision."""
         with self._lock, self._cache_lock():
             repo = self._open()
-            self._discard_interrupted_fetch(repo)
-            sha = self._fetch_incoming(repo)
-            repo.git.update_ref("-m", f"fleet: fetch {self.url}", self.tracking_ref, sha)
-            repo.git.update_ref("-d", INCOMING_REF)
-            self._compact(repo)
+            try:
+                self._discard_interrupted_fetch(repo)
+                sha = self._fetch_incoming(repo)
+                repo.git.update_ref("-m", f"fleet: fetch {self.url}", self.tracking_ref, sha)
+                repo.git.update_ref("-d", INCOMING_REF)
+                self._compact(repo)
+            except git.GitCommandError as exc:
+                raise SourceError(
+                    f"updating the cache {self.cache_dir} failed: {_clean(str(exc.stderr)).strip()}"
+                ) from exc
+            except OSError as exc:
+                raise SourceError(f"updating the cache {self.cache_dir} failed: {exc}") from exc
             return self.revision(sha)
 
     def head(self) -> str | None:
@@ -203,7 +214,7 @@ class GitSource:
                     committed_at=datetime.fromtimestamp(commit.committed_date, tz=UTC),
                     message=_truncate_utf8(_clean(_as_text(commit.message)), MESSAGE_LIMIT),
                 )
-            except (ValueError, OverflowError) as exc:
+            except (ValueError, OverflowError, IndexError) as exc:
                 raise SourceError(f"commit {sha} has malformed metadata: {exc}") from exc
 
     def is_ancestor(self, ancestor: str, descendant: str) -> bool:
@@ -216,7 +227,7 @@ class GitSource:
             descendant_commit = self._commit(descendant)
             try:
                 ancestor_commit = self._commit(ancestor)
-            except SourceError:
+            except _UnknownRevision:
                 return False
             return bool(self._open().is_ancestor(ancestor_commit, descendant_commit))
 
@@ -240,8 +251,11 @@ class GitSource:
             entries = self._check_tree(commit.hexsha, what)
             if dest.exists() and (not dest.is_dir() or any(dest.iterdir())):
                 raise SourceError(f"checkout destination {dest} exists and is not an empty directory")
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            staging = Path(tempfile.mkdtemp(prefix=f".{dest.name}.partial-", dir=dest.parent))
+            try:
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                staging = Path(tempfile.mkdtemp(prefix=f".{dest.name}.partial-", dir=dest.parent))
+            except OSError as exc:
+                raise SourceError(f"cannot write a checkout next to {dest}: {exc}") from exc
             try:
                 if entries:  # git archive of an empty tree is not a tar stream tarfile accepts
                     self._archive_into(commit.hexsha, staging, what)
@@ -253,6 +267,9 @@ class GitSource:
                 if dest.exists():
                     dest.rmdir()
                 staging.rename(dest)
+            except OSError as exc:
+                remove_tree(staging)
+                raise SourceError(f"writing {what} to {dest} failed: {exc}") from exc
             except BaseException:
                 remove_tree(staging)
                 raise
@@ -403,7 +420,7 @@ class GitSource:
             # rev_parse trusts a full-length id without looking it up; ask the object store.
             kind = repo.odb.info(obj.binsha).type
         except (BadName, BadObject, ValueError, git.GitCommandError) as exc:
-            raise SourceError(f"unknown revision {rev}") from exc
+            raise _UnknownRevision(f"unknown revision {rev}") from exc
         if kind != b"commit" or not isinstance(obj, git.Commit):
             raise SourceError(f"{rev} is not a commit")
         return obj

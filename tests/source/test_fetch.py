@@ -143,6 +143,11 @@ def test_unknown_ancestor_is_not_an_ancestor_but_unknown_descendant_is_an_error(
         source.is_ancestor(head, "0" * 40)
     with pytest.raises(SourceError, match="not a commit id"):
         source.revision("--output=/tmp/x")
+    with pytest.raises(SourceError, match="not a commit id"):
+        source.is_ancestor("HEAD~1", head)
+    tree = git.Repo(source.repo_path).commit(head).tree.hexsha
+    with pytest.raises(SourceError, match="is not a commit"):
+        source.revision(tree)
 
 
 def test_missing_branch_fails_with_a_clear_error(origin: FleetRepo, make_source: SourceFactory) -> None:
