@@ -112,6 +112,9 @@ class Renderer:
         self._manifests: dict[str, tuple[list[SourceObject], list[SpecProblem]]] = {}
         self._secret_files: list[str] | None = None
         self._skeletons: dict[str, dict[str, Any] | SpecProblem] = {}
+        # (cluster, object key) -> where the object was written, so checks on rendered
+        # objects (`fleet validate`) can point at a file and line
+        self.provenance: dict[tuple[str, str], SourceObject] = {}
 
     # ------------------------------------------------------------ sources
 
@@ -155,6 +158,7 @@ class Renderer:
         sources, load_problems = self.manifests(placement.app)
         problems.extend(p for p in load_problems if p.severity == "error")
         rendered: list[dict[str, Any]] = []
+        origins: dict[int, SourceObject] = {}
         for source in sources:
             try:
                 obj = substitute(source.obj, placement.values)
@@ -164,6 +168,7 @@ class Renderer:
                 )
                 continue
             rendered.append(obj)
+            origins[id(obj)] = source
         scopes = crd_scopes(rendered)
         for obj in rendered:
             default_namespace(obj, app.namespace, scopes)
@@ -172,7 +177,20 @@ class Renderer:
             if placement.scale_to_zero:
                 scale_to_zero(obj)
             if mark_vault_placeholder(obj):
-                for path, ref in find_vault_refs(obj):
+                try:
+                    refs = find_vault_refs(obj)
+                except SecretError as exc:
+                    origin = origins.get(id(obj))
+                    problems.append(
+                        SpecProblem(
+                            file=origin.file if origin else self.inventory.files.get(f"apps/{app.name}", ""),
+                            field="",
+                            line=origin.line() if origin else None,
+                            message=str(exc),
+                        )
+                    )
+                    refs = []
+                for path, ref in refs:
                     try:
                         check_allowed(ref, placement.cluster, self.inventory.settings.secrets.vault.allowedPrefixes)
                     except SecretError as exc:
@@ -190,6 +208,9 @@ class Renderer:
             rendered.insert(0, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": app.namespace}})
         for obj in rendered:
             _label(obj, app.name, placement.cluster)
+            origin = origins.get(id(obj))
+            if origin is not None:
+                self.provenance.setdefault((placement.cluster, object_key(obj)), origin)
         return rendered
 
     def render_cluster(self, cluster: str, placements: Sequence[Placement], epoch: int) -> tuple[Bundle, list[SpecProblem]]:
@@ -229,6 +250,7 @@ class Renderer:
                 )
                 continue
             owners[key] = file
+            self.provenance.setdefault((cluster, key), SourceObject(obj=dict(skeleton), file=file))
             ranked.append((sort_key(obj, -1), obj))
 
         ranked.sort(key=lambda item: item[0])
