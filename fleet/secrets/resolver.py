@@ -22,6 +22,7 @@ from fleet.protocol import ANNOTATION_SECRET_SOURCE, SealedSecrets, object_key
 from fleet.secrets.digest import keyed_digest
 from fleet.secrets.envelope import seal
 from fleet.secrets.errors import SecretError, VaultRefError
+from fleet.secrets.redact import Redactor
 from fleet.secrets.refs import VaultRef, check_allowed, find_vault_refs, parse_vault_ref
 from fleet.secrets.scope import secret_files_for
 from fleet.secrets.sops import SopsKeys, check_secret_document, decrypt, load_document
@@ -105,8 +106,10 @@ class SecretResolver:
         *,
         clusters: Mapping[str, ClusterSpec] | None = None,
         scopes: Sequence[SecretScope] = (),
+        redactor: Redactor | None = None,
     ) -> None:
-        """`clusters`/`scopes` (optional) make the resolver re-check each file's scope itself."""
+        """`clusters`/`scopes` (optional) make the resolver re-check each file's scope itself;
+        a `redactor` (optional) learns every value resolved, so a log filter can scrub it."""
         self._root = repo_root
         self._keys = keys
         self._vault = vault
@@ -114,6 +117,7 @@ class SecretResolver:
         self._prefixes = list(allowed_prefixes)
         self._clusters = clusters
         self._scopes = list(scopes)
+        self._redactor = redactor
 
     def __repr__(self) -> str:
         return f"SecretResolver(repo_root={str(self._root)!r}, vault={self._vault!r})"
@@ -183,8 +187,13 @@ class SecretResolver:
 
     def _resolve(self, cluster: str, source: SecretSource) -> tuple[dict[str, bytes], dict[str, str]]:
         if source.kind == "sops":
-            return self._decrypt_source(cluster, source)
-        return self._read_source(cluster, source)
+            values, versions = self._decrypt_source(cluster, source)
+        else:
+            values, versions = self._read_source(cluster, source)
+        if self._redactor is not None:
+            for value in values.values():
+                self._redactor.register(value)
+        return values, versions
 
     def versions(self, cluster: str, sources: Sequence[SecretSource]) -> dict[str, str]:
         """File or reference -> version fingerprint, for the store and rollout tracking. Reads no values."""

@@ -10,36 +10,17 @@ A file no rule covers reaches no cluster, and `unscoped_files` reports it.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import PurePosixPath
 
 from fleet.inventory.models import ClusterSpec, LabelSelector, SecretScope
+from fleet.plan.targeting import selector_matches
 
 SECRETS_DIR = "secrets"
 COMMON_DIR = ("secrets", "common")
 CLUSTERS_DIR = ("secrets", "clusters")
 
 Rule = Callable[[ClusterSpec], bool]
-
-
-def _selector_matches(selector: LabelSelector, labels: Mapping[str, str]) -> bool:
-    # fleet/plan/targeting.py will own the shared matcher; this private copy keeps
-    # secrets scoping independent of the planner until that module lands.
-    for key, wanted in selector.matchLabels.items():
-        if labels.get(key) != wanted:
-            return False
-    for requirement in selector.matchExpressions:
-        present = requirement.key in labels
-        value = labels.get(requirement.key)
-        if requirement.operator == "In" and (not present or value not in requirement.values):
-            return False
-        if requirement.operator == "NotIn" and present and value in requirement.values:
-            return False
-        if requirement.operator == "Exists" and not present:
-            return False
-        if requirement.operator == "DoesNotExist" and present:
-            return False
-    return True
 
 
 def _parts(file: str) -> tuple[str, ...] | None:
@@ -76,7 +57,7 @@ def _rules_for(parts: tuple[str, ...], scopes: Sequence[SecretScope]) -> list[Ru
 
 
 def _label_rule(selector: LabelSelector) -> Rule:
-    return lambda cluster: _selector_matches(selector, cluster.labels)
+    return lambda cluster: selector_matches(selector, cluster.labels)
 
 
 def secret_files_for(cluster: ClusterSpec, files: Iterable[str], scopes: Sequence[SecretScope]) -> list[str]:

@@ -116,15 +116,16 @@ class VaultClient:
                 new_ttl = int(auth.get("lease_duration") or 0)
                 self._schedule(new_ttl, bool(auth.get("renewable")))
             except VaultUnavailable as exc:
+                # The token may still be valid: keep using it, and try again on the next call.
                 log.warning("Vault token renewal failed: %s", exc)
-                if self._auth.method != "approle":
-                    raise
-        # Renewal that buys less than half the original TTL means max TTL is near: start over.
-        if self._auth.method == "approle" and new_ttl < max(1, self._login_ttl // 2):
+        short = new_ttl < max(1, self._login_ttl // 2)  # renewal capped: the max TTL is near
+        if self._auth.method == "approle" and short:
             self._logged_in = False
             self._login()
         elif new_ttl:
             log.debug("renewed Vault token (ttl %ss)", new_ttl)
+            if short:
+                log.warning("the Vault token is near its max TTL (%ss left); replace it", new_ttl)
         elif not self._renewable:
             log.warning("the Vault token is not renewable; it expires and must be replaced")
             self._renew_at = None

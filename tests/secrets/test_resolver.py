@@ -16,6 +16,7 @@ from fleet.inventory.models import ClusterSpec, SecretScope, VaultAuth
 from fleet.protocol import ANNOTATION_SECRET_SOURCE, object_key
 from fleet.secrets.envelope import generate_identity, open_sealed
 from fleet.secrets.errors import SecretError, VaultRefError, VaultUnavailable
+from fleet.secrets.redact import REDACTED, Redactor
 from fleet.secrets.resolver import SecretResolver, SecretSource, secret_sources
 from fleet.secrets.sops import secret_manifest
 from fleet.secrets.vault import VaultClient
@@ -253,3 +254,10 @@ def test_no_value_leaks_into_logs_errors_or_reprs(
     opened = open_sealed(sealed, identity)
     assert opened[SOPS_KEY]["password"] == _b64(CANARY) and opened[VAULT_KEY]["password"] == _b64(VAULT_CANARY)
     assert opened[SOPS_KEY]["token"] == _b64(TOKEN_VALUE) and object_key(setup.objects[1]) == SOPS_KEY
+
+
+def test_resolver_teaches_a_redactor_the_values_it_resolves(setup: Setup) -> None:
+    redactor = Redactor()
+    setup.resolver(redactor=redactor).digests(CLUSTER, secret_sources(setup.objects))
+    line = f"oops: {CANARY} / {_b64(VAULT_CANARY)} / {TOKEN_VALUE} / harmless"
+    assert redactor.redact(line) == f"oops: {REDACTED} / {REDACTED} / {REDACTED} / harmless"
