@@ -105,7 +105,8 @@ def test_slow_large_transfer_is_stopped_while_it_streams(
     started = time.monotonic()
     with pytest.raises(FetchTooLarge, match="stopped"):
         source.fetch()
-    assert time.monotonic() - started < 3.0
+    # The whole transfer would take over 5 s at this rate.
+    assert time.monotonic() - started < 4.0
     assert source.head() is None
     _assert_cache_clean(source.repo_path)
 
