@@ -16,6 +16,9 @@ def configure_logging(level: str) -> None:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         datefmt="%Y-%m-%dT%H:%M:%S",
     )
+    # Library chatter (every scheduler run, every migration step) drowns what operators need.
+    for noisy in ("apscheduler", "alembic", "httpx", "botocore", "urllib3"):
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))
 
 
 @click.group()
@@ -42,8 +45,9 @@ def hub() -> None:
     default=None,
     help="kubeconfig for clusters with provider type kubeconfig and no path",
 )
-@click.option("--dispatch", type=click.Choice(["none", "local"]), default="none", show_default=True,
-              help="local: run one agent process per kubeconfig cluster on this machine")
+@click.option("--dispatch", type=click.Choice(["none", "local", "threads"]), default="none", show_default=True,
+              help="local: run one agent process per kubeconfig cluster on this machine; "
+              "threads: run those agents inside the hub process (light, for scale runs)")
 @click.option("--public-url", default=None, help="URL agents use to reach the hub (default http://<listen>)")
 @click.option("--signing-mode", type=click.Choice(["off", "warn", "enforce"]), default=None,
               help="override fleet.yaml's signing mode")
@@ -80,17 +84,20 @@ def run(
         database_url=database_url,
         listen=listen,
         kubeconfig=kubeconfig.resolve() if kubeconfig else None,
-        dispatch="local" if dispatch == "local" else "none",
+        dispatch="none" if dispatch == "none" else "local",
         signing_mode=signing_mode,
         trusted_keys=trusted_keys,
         gnupghome=gnupghome,
         fetch_timeout=fetch_timeout,
         public_url=public_url,
     )
-    daemon = HubDaemon(Hub(config))
-    if config.dispatch == "local":
+    hub_instance = Hub(config)
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(hub_instance.secrets.redactor.filter())
+    daemon = HubDaemon(hub_instance)
+    if dispatch != "none":
         from fleet.hub.dispatch import install_local_dispatch
 
-        install_local_dispatch(daemon)
+        install_local_dispatch(daemon, mode=dispatch)
     click.echo(f"fleet hub listening on {config.url} (data dir {config.data_dir})", err=True)
     daemon.serve()

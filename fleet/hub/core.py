@@ -112,7 +112,7 @@ class Hub:
             https_token=config.https_token,
             ssh_key_file=config.ssh_key_file,
         )
-        self.providers = ProviderRegistry(ProviderConfig(default_kubeconfig=config.kubeconfig))
+        self.providers = ProviderRegistry(ProviderConfig.from_env(default_kubeconfig=config.kubeconfig))
         self.registrar = Registrar(self.store, self.providers)
         self.secrets = HubSecrets(SopsKeys.from_env(), self.hub_key)
         override = (
@@ -257,7 +257,7 @@ class Hub:
         current = self.reconciler.current
         if current is None:
             raise HubError(503, "the hub has not loaded a revision yet", {"Retry-After": "10"})
-        resolver = self.secrets.resolver(current.root, current.inventory.settings, needs_vault(sources))
+        resolver = self.secrets.resolver(current.inventory, needs_vault(sources))
         try:
             return resolver.seal_with_versions(cluster, sources, record.agent_public_key)
         except SecretError as exc:

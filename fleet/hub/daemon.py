@@ -81,6 +81,7 @@ class HubDaemon:
             self.refresh_registrations, "interval", seconds=REGISTRATION_REFRESH_SECONDS, id="registration-refresh"
         )
         self.scheduler.add_job(self.hub.store.purge_expired_tokens, "interval", hours=1, id="token-purge")
+        self.scheduler.add_job(self.hub.secrets.maintain, "interval", seconds=30, id="vault-token-renewal")
         for install in self._extra_jobs:
             install(self)
         self.scheduler.start()

@@ -331,7 +331,7 @@ class Reconciler:
             if not sources:
                 finished[cluster] = finalize(bundle, {}, {})
                 continue
-            resolver = self.secrets.resolver(inventory.root, inventory.settings, needs_vault(sources))
+            resolver = self.secrets.resolver(inventory, needs_vault(sources))
             try:
                 # In-memory trial decryption: a tampered file or a missing key rejects the revision here.
                 digests = resolver.digests(cluster, sources)

@@ -9,9 +9,10 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 
-from fleet.inventory.models import FleetSettings, VaultSettings
+from fleet.inventory.loader import Inventory
+from fleet.inventory.models import VaultSettings
+from fleet.secrets.redact import Redactor
 from fleet.secrets.resolver import SecretResolver, SecretSource
 from fleet.secrets.sops import SopsKeys
 from fleet.secrets.vault import VaultClient
@@ -24,6 +25,8 @@ class HubSecrets:
         self.env = dict(env if env is not None else os.environ)
         self._vault: dict[tuple[str, str], VaultClient] = {}
         self._lock = threading.Lock()
+        # Belt and braces: values the hub handles are scrubbed from its logs should one ever slip in.
+        self.redactor = Redactor()
 
     def vault(self, settings: VaultSettings) -> VaultClient | None:
         address = settings.address or self.env.get("VAULT_ADDR")
@@ -41,9 +44,24 @@ class HubSecrets:
         with self._lock:
             return list(self._vault.values())
 
-    def resolver(self, root: Path, settings: FleetSettings, needs_vault: bool = True) -> SecretResolver:
+    def resolver(self, inventory: Inventory, needs_vault: bool = True) -> SecretResolver:
+        settings = inventory.settings
         vault = self.vault(settings.secrets.vault) if needs_vault else None
-        return SecretResolver(root, self.keys, vault, self.hub_key, settings.secrets.vault.allowedPrefixes)
+        return SecretResolver(
+            inventory.root,
+            self.keys,
+            vault,
+            self.hub_key,
+            settings.secrets.vault.allowedPrefixes,
+            clusters=inventory.clusters,  # the resolver re-checks every file's scope itself
+            scopes=settings.secrets.scopes,
+            redactor=self.redactor,
+        )
+
+    def maintain(self) -> None:
+        """Scheduled: renew Vault tokens (or log in again) before their TTL runs out."""
+        for client in self.vault_clients():
+            client.maintain()
 
 
 def needs_vault(sources: Sequence[SecretSource]) -> bool:

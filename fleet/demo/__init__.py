@@ -1,0 +1,1 @@
+"""`fleet demo`: the whole product on one machine, on embedded defaults."""
