@@ -592,7 +592,11 @@ class ClusterState:
         if resource_type.has_generation:
             metadata["generation"] = 1
         if "status" in resource_type.subresources and resource_type.kind not in ("Node", "Namespace", "Pod"):
-            obj.pop("status", None)
+            # Status is the controllers' business: a new object starts with an empty one.
+            if resource_type.custom:
+                obj.pop("status", None)
+            else:
+                obj["status"] = {}
         self._prepare(resource_type, obj, None)
         apply_defaults(resource_type.group if not resource_type.custom else "~", resource_type.kind, obj)
         problems = validation.validate_object(resource_type, obj)
