@@ -476,10 +476,14 @@ def server_side_apply(
 
     # Fields this manager applied before and omits now go away, unless someone else still owns them.
     others: FieldSet = set().union(*(e.fields for e in result_entries)) if result_entries else set()
-    for path in sorted(previous - applied_fields, key=len, reverse=True):
-        if _owned_at_or_below(path, applied_fields) or _owned_at_or_below(path, others):
+    still_owned = applied_fields | others
+    removed: list[Path] = []
+    for path in sorted(previous - applied_fields, key=len):
+        if any(path[: len(done)] == done for done in removed) or _owned_at_or_below(path, still_owned):
             continue
         remove_path(merged, path)
+        removed.append(path)
+        _drop_empty_parents(merged, path, still_owned)
 
     old_entry = next((e for e in entries if e.identity == identity), None)
     unchanged = old_entry is not None and old_entry.fields == applied_fields and old_entry.api_version == api_version
@@ -499,6 +503,17 @@ def server_side_apply(
     if not placed:
         final.append(mine)
     return merged, [entry for entry in final if entry.fields]
+
+
+def _drop_empty_parents(obj: dict[str, Any], path: Path, owned: FieldSet) -> None:
+    """A list or map emptied by removals goes too, unless someone owns it as a whole."""
+    parent = path[:-1]
+    while len(parent) > 1:
+        found, value = value_at(obj, parent)
+        if not found or value not in ({}, []) or _owned_at_or_below(parent, owned):
+            return
+        remove_path(obj, parent)
+        parent = parent[:-1]
 
 
 def _owned_at_or_below(path: Path, owned: FieldSet) -> bool:
