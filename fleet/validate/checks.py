@@ -6,14 +6,14 @@ and each problem is reported once, at the file and line it was written.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from fleet.protocol import LABEL_APP, object_key
 from fleet.render.bundle import Bundle
 from fleet.render.manifests import SourceObject
 from fleet.secrets.errors import VaultRefError
-from fleet.secrets.refs import is_vault_ref, parse_vault_ref
+from fleet.secrets.refs import check_allowed, is_vault_ref, parse_vault_ref
 from fleet.validate.findings import Finding
 from fleet.validate.kubeschema import KubeSchemas, iter_bundle_checks
 
@@ -62,8 +62,13 @@ def schema_findings(
     return findings
 
 
-def vault_ref_findings(bundles: Mapping[str, Bundle], provenance: Provenance, app_files: Mapping[str, str]) -> list[Finding]:
-    """Malformed `vault:` references in Secrets, as each cluster renders them."""
+def vault_ref_findings(
+    bundles: Mapping[str, Bundle],
+    provenance: Provenance,
+    app_files: Mapping[str, str],
+    allowed_prefixes: Sequence[str],
+) -> list[Finding]:
+    """`vault:` references in Secrets, as each cluster renders them: well-formed and within its prefixes."""
     locate = _Locator(provenance, app_files)
     findings: list[Finding] = []
     for cluster, bundle in sorted(bundles.items()):
@@ -78,7 +83,7 @@ def vault_ref_findings(bundles: Mapping[str, Bundle], provenance: Provenance, ap
                     if not is_vault_ref(value):
                         continue
                     try:
-                        parse_vault_ref(value)
+                        check_allowed(parse_vault_ref(value), cluster, allowed_prefixes)
                     except VaultRefError as exc:
                         file, line = locate(cluster, obj, section, key)
                         findings.append(Finding("vault-ref", "error", file, str(exc), f"{section}.{key}", line))
