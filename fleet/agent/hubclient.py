@@ -103,7 +103,7 @@ class HubClient:
         return {"Authorization": f"Bearer {self.credential}"}
 
     def _send(self, method: str, path: str, *, retry_on_status: bool = True, **kwargs: Any) -> httpx.Response:
-        last_error = ""
+        last_error, last_status = "", None
         for attempt in range(max(self.retry.attempts, 1)):
             if attempt:
                 self._sleep(self.retry.delay(attempt))
@@ -111,14 +111,14 @@ class HubClient:
             try:
                 response = self._http.request(method, path, **kwargs)
             except httpx.TransportError as error:
-                last_error = f"hub unreachable: {type(error).__name__}"
+                last_error, last_status = f"hub unreachable: {type(error).__name__}", None
                 log.debug("hub request failed", extra={"fleet": {"path": path, "error": last_error}})
                 continue
             if retry_on_status and response.status_code in _RETRY_STATUSES:
-                last_error = f"hub answered {response.status_code}: {_detail(response)}"
+                last_error, last_status = f"hub answered {response.status_code}: {_detail(response)}", response.status_code
                 continue
             return response
-        raise HubUnavailable(last_error or "hub unreachable", None)
+        raise HubUnavailable(last_error or "hub unreachable", last_status)
 
     def _raise_for(self, response: httpx.Response, what: str) -> None:
         status = response.status_code

@@ -118,6 +118,7 @@ class _CachedDesired(BaseModel):
     desired: DesiredState
     appliedDigest: str | None = None
     appliedRevision: str | None = None
+    prunePending: bool = False
 
 
 class Agent:
@@ -152,6 +153,7 @@ class Agent:
         self.applied_digest: str | None = None
         self.applied_revision: str | None = None
         self.needs_apply = False
+        self.prune_pending = False  # the last prune was refused or failed: retried on the drift interval
         self.apply_errors: list[str] = []
         self.inventory: dict[str, str] | None = None
         self.health: dict[str, Health] = {}
@@ -190,6 +192,9 @@ class Agent:
         drift_due = check_drift if check_drift is not None else self._drift_due()
         if reachable and self.desired is not None and not just_applied and drift_due and not self.needs_apply:
             self._check_drift(outcome)
+            if self.prune_pending:
+                self._prune({object_key(o): str(o.get("apiVersion")) for o in self.desired.objects}, outcome)
+                self._save_cache()
         elif reachable and self.desired is not None and not just_applied:
             self._refresh_unsettled(outcome)
         self._report(outcome)
@@ -250,12 +255,16 @@ class Agent:
         self.applied_digest = cached.appliedDigest
         self.applied_revision = cached.appliedRevision
         self.needs_apply = cached.appliedDigest != cached.desired.digest
+        self.prune_pending = cached.prunePending
 
     def _save_cache(self) -> None:
         if self.desired is None:
             return
         cached = _CachedDesired(
-            desired=self.desired, appliedDigest=self.applied_digest, appliedRevision=self.applied_revision
+            desired=self.desired,
+            appliedDigest=self.applied_digest,
+            appliedRevision=self.applied_revision,
+            prunePending=self.prune_pending,
         )
         try:
             write_private_file(self.cache_path, cached.model_dump_json())
@@ -439,11 +448,12 @@ class Agent:
             self.needs_apply = False
             self.apply_errors = []
             self.applied_digest, self.applied_revision = desired.digest, desired.revision
+            self._prune(result.applied, outcome)
             self._save_cache()
-            self._prune(result, outcome)
         else:
             outcome.apply_failed = True
             self.apply_errors = result.errors[:100]
+            outcome.errors.extend(self.apply_errors)
             self._remember_applied(result)
         log.info(
             "applied",
@@ -486,9 +496,10 @@ class Agent:
                 apps.update(app.name for app in desired.apps if not app.prune)
         return apps
 
-    def _prune(self, result: ApplyResult, outcome: CycleOutcome) -> None:
+    def _prune(self, applied: dict[str, str], outcome: CycleOutcome) -> None:
+        """Prune after a fully successful apply of `applied` ({key: apiVersion})."""
         assert self.desired is not None
-        applied = result.applied
+        self.prune_pending = True  # until this prune completes
         try:
             previous = self._load_inventory()
         except KubeError as error:
@@ -498,6 +509,7 @@ class Agent:
         candidates = set(previous) - set(applied)
         if candidates and not self.desired.prune.enabled:
             new_inventory.update({key: previous[key] for key in candidates})
+            self.prune_pending = False
         elif candidates:
             try:
                 kinds = [(api_version, kind_of_key(key)) for key, api_version in {**previous, **applied}.items()]
@@ -519,6 +531,7 @@ class Agent:
                 outcome.errors.append(plan.refused)
                 new_inventory.update({key: previous[key] for key in candidates})
                 log.warning("prune-refused", extra=fields(reason=plan.refused, candidates=len(candidates)))
+            complete = plan.refused is None
             for key in plan.delete:
                 _, kind, namespace, name = _split_key(key)
                 try:
@@ -529,6 +542,10 @@ class Agent:
                 except KubeError as error:
                     outcome.errors.append(f"{key}: prune failed: {self.redactor.redact(str(error))}")
                     new_inventory[key] = previous[key]
+                    complete = False
+            self.prune_pending = not complete
+        else:
+            self.prune_pending = False
         self.pending_pruned.extend(outcome.pruned)
         self._save_inventory(new_inventory, outcome)
 
