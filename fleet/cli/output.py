@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import sys
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -29,7 +31,10 @@ HEALTH_STYLE = {
 
 
 def console() -> Console:
-    return Console(highlight=False, soft_wrap=False)
+    """Terminal width on a terminal; wide when piped, so tables are not folded at 80 columns."""
+    if sys.stdout.isatty():
+        return Console(highlight=False, soft_wrap=False)
+    return Console(highlight=False, soft_wrap=False, width=int(os.environ.get("COLUMNS", "200")))
 
 
 def emit_data(data: Any, output: str) -> None:
@@ -41,8 +46,10 @@ def emit_data(data: Any, output: str) -> None:
 
 def table(columns: Sequence[str], rows: Sequence[Sequence[str]], title: str | None = None) -> Table:
     result = Table(title=title, title_justify="left", show_edge=False, box=None, pad_edge=False, header_style="bold")
-    for column in columns:
-        result.add_column(column, overflow="fold")
+    for index, column in enumerate(columns):
+        last = index == len(columns) - 1
+        # Identifiers never wrap; only the last (free text) column folds.
+        result.add_column(column, overflow="fold" if last else "ellipsis", no_wrap=not last)
     for row in rows:
         result.add_row(*row)
     return result

@@ -30,6 +30,7 @@ from rich.console import Console, Group, RenderableType
 from rich.live import Live
 from rich.text import Text
 
+from fleet.cli.output import console as output_console
 from fleet.demo.services import DevVault, HubProcess, LocalAws, ServiceError, free_port
 
 CLUSTERS = ("dev", "prod-us-east", "prod-us-west")
@@ -539,7 +540,7 @@ Press Ctrl-C to stop everything."""
 def run_demo(
     data_dir: Path | None, *, interactive: bool, keep: bool, console: Console | None = None
 ) -> Timings:
-    out = console or Console()
+    out = console or output_console()
     base = data_dir or Path(tempfile.mkdtemp(prefix="fleet-demo-"))
     base.mkdir(parents=True, exist_ok=True)
     out.print(f"[bold]fleet demo[/bold] in {base}")
