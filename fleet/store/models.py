@@ -159,3 +159,13 @@ class SecretVersionRecord(SQLModel, table=True):
     keyed_digest: str | None = None
     previous_version: str | None = None
     updated_at: datetime | None = _ts()
+    # Rollout of `rollout_version` to the clusters using the source (fleet/hub/rotation.py).
+    rollout_version: str | None = None
+    rollout_state: str = Field(default="", max_length=16)  # "" | rolling | complete | stalled
+    rollout_started_at: datetime | None = _ts()
+    rollout_completed_at: datetime | None = _ts()
+    rotated_at: datetime | None = _ts()
+    rotated_by: str | None = None
+    # Old Vault versions to destroy once the rollout is complete, and those already destroyed.
+    destroy_pending: list[int] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    destroyed: list[int] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))

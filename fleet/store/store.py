@@ -425,3 +425,18 @@ class Store:
             s.add(record)
             s.commit()
             return True
+
+    def update_secret_version(self, ref: str, **changes: Any) -> SecretVersionRecord | None:
+        """Change rollout bookkeeping of a recorded source; None if the source was never recorded."""
+        with self.session() as s:
+            record = s.get(SecretVersionRecord, ref)
+            if record is None:
+                return None
+            for key, value in changes.items():
+                if not hasattr(record, key):
+                    raise AttributeError(key)
+                setattr(record, key, value)
+            s.add(record)
+            s.commit()
+            s.refresh(record)
+            return record

@@ -132,6 +132,14 @@ def upgrade() -> None:
         sa.Column("keyed_digest", sa.String(), nullable=True),
         sa.Column("previous_version", sa.String(), nullable=True),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("rollout_version", sa.String(), nullable=True),
+        sa.Column("rollout_state", sa.String(length=16), nullable=False),
+        sa.Column("rollout_started_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("rollout_completed_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("rotated_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("rotated_by", sa.String(), nullable=True),
+        sa.Column("destroy_pending", sa.JSON(), nullable=False),
+        sa.Column("destroyed", sa.JSON(), nullable=False),
         sa.PrimaryKeyConstraint("ref"),
     )
     op.create_table(
