@@ -181,7 +181,11 @@ class Agent:
         outcome = CycleOutcome()
         self._load_cache()
         reachable = self._observe_cluster()
-        objects = self._fetch(outcome)
+        try:
+            objects = self._fetch(outcome)
+        except (KubeError, OSError) as error:  # persisting the identity (file or Secret) failed
+            outcome.errors.append(f"agent state not persisted: {self.redactor.redact(str(error))}")
+            outcome.fetched, outcome.hub_answered, objects = "error", False, None
         just_applied = False
         if reachable and self.desired is not None and (objects is not None or self.needs_apply):
             if objects is None:
