@@ -1,0 +1,143 @@
+"""Revisions of a local fleet repo, rendered for `fleet plan`: any `git rev-parse` name, or the work tree.
+
+Each commit is exported with `git archive` into a temporary directory (the
+same safe extraction the hub uses), so the user's checkout, index and
+branches are never touched.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import git
+
+from fleet.diff.present import RevisionLabel
+from fleet.errors import FleetError, SpecError, SpecProblem
+from fleet.inventory.loader import load_inventory
+from fleet.plan.placement import plan_fleet
+from fleet.render.bundle import Bundle, Renderer
+from fleet.source.errors import SourceError
+from fleet.source.tree import escaping_symlinks, extract_tar
+
+WORKTREE = "WORKTREE"
+DEFAULT_UPSTREAMS = ("origin/main", "origin/master")
+
+
+class RevisionError(FleetError):
+    """A revision cannot be resolved, exported or rendered; `problems` says where, if it is the content."""
+
+    def __init__(self, label: str, revision: RevisionLabel, message: str, problems: tuple[SpecProblem, ...] = ()):
+        self.label = label
+        self.revision = revision
+        self.problems = problems
+        super().__init__(message)
+
+
+@dataclass(frozen=True)
+class RenderedRevision:
+    label: RevisionLabel
+    bundles: Mapping[str, Bundle]
+    warnings: tuple[SpecProblem, ...]
+
+
+@dataclass(frozen=True)
+class LocalRepo:
+    """A fleet repo at `root`, possibly a subdirectory (`prefix`) of the Git work tree."""
+
+    repo: git.Repo
+    root: Path
+    prefix: str  # "" when the fleet repo is the top of the work tree
+
+    @classmethod
+    def open(cls, path: Path) -> LocalRepo:
+        root = Path(path).resolve()
+        try:
+            repo = git.Repo(root, search_parent_directories=True)
+        except (git.InvalidGitRepositoryError, git.NoSuchPathError):
+            raise FleetError(f"{root} is not inside a Git repository: `fleet plan` compares two revisions") from None
+        top = repo.working_tree_dir
+        if top is None:
+            raise FleetError(f"{root} is in a bare repository: `fleet plan` needs a work tree")
+        prefix = os.path.relpath(root, Path(top).resolve()).replace(os.sep, "/")
+        return cls(repo=repo, root=root, prefix="" if prefix == "." else prefix)
+
+    def resolve(self, rev: str, label: str) -> str:
+        try:
+            return str(self.repo.git.rev_parse("--verify", "--quiet", "--end-of-options", f"{rev}^{{commit}}"))
+        except git.GitCommandError:
+            raise RevisionError(label, RevisionLabel(rev), f"{label} {rev!r} is not a commit in {self.root}") from None
+
+    def default_base(self, head_sha: str | None) -> str:
+        """The merge base with origin/main (or origin/master) when it differs from head, else HEAD~1."""
+        for upstream in DEFAULT_UPSTREAMS:
+            try:
+                base = str(self.repo.git.merge_base(upstream, head_sha or "HEAD"))
+            except git.GitCommandError:
+                continue
+            if base and base != (head_sha or self.repo.head.commit.hexsha):
+                return base
+        return "HEAD~1"
+
+    def export(self, sha: str, dest: Path) -> Path:
+        """Write the fleet repo's files as of `sha` under `dest`; returns the fleet repo root in it."""
+        argv = [git.Git.GIT_PYTHON_GIT_EXECUTABLE or "git", "archive", "--format=tar", sha]
+        if self.prefix:
+            argv += ["--", self.prefix]
+        proc = subprocess.Popen(
+            argv,
+            cwd=self.repo.working_tree_dir,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        assert proc.stdout is not None and proc.stderr is not None
+        what = f"revision {sha[:12]}"
+        try:
+            extract_tar(proc.stdout, dest, what)
+            while proc.stdout.read(65536):  # drain the end-of-archive padding
+                pass
+        except SourceError:
+            proc.kill()
+            raise
+        finally:
+            proc.stdout.close()
+            stderr = proc.stderr.read().decode(errors="replace").strip()
+            proc.stderr.close()
+            code = proc.wait()
+        if code != 0:
+            raise FleetError(f"git archive of {what} failed: {stderr}")
+        escaping = escaping_symlinks(dest)
+        if escaping:
+            raise FleetError(f"refusing {what}: symlink {escaping[0]!r} leaves the tree")
+        root = dest / self.prefix if self.prefix else dest
+        root.mkdir(parents=True, exist_ok=True)  # the prefix may not exist at that revision
+        return root
+
+
+def render_checkout(root: Path, label: str, revision: RevisionLabel) -> RenderedRevision:
+    """Bundles for every cluster, or RevisionError with every problem (file and line) if it does not render."""
+    try:
+        inventory = load_inventory(root)
+    except SpecError as exc:
+        raise RevisionError(label, revision, f"{label} {revision} does not render", tuple(exc.problems)) from None
+    result = Renderer(inventory).render(plan_fleet(inventory))
+    if result.problems:
+        raise RevisionError(label, revision, f"{label} {revision} does not render", tuple(result.problems))
+    return RenderedRevision(label=revision, bundles=result.bundles, warnings=tuple(result.warnings))
+
+
+def load_revision(repo: LocalRepo, rev: str, label: str, scratch: Path) -> RenderedRevision:
+    """Render `rev` (or the work tree for WORKTREE); `scratch` is an empty directory to export into."""
+    if rev == WORKTREE:
+        return render_checkout(repo.root, label, RevisionLabel(WORKTREE))
+    sha = repo.resolve(rev, label)
+    revision = RevisionLabel(rev, sha)
+    try:
+        root = repo.export(sha, scratch)
+    except (SourceError, FleetError) as exc:
+        raise RevisionError(label, revision, str(exc)) from None
+    return render_checkout(root, label, revision)
