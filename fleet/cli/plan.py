@@ -51,7 +51,7 @@ def _live(hub_url: str, data_dir: Path | None, head: RenderedRevision) -> list[L
 @click.option(
     "--base",
     default=None,
-    help="revision to compare from (default: the merge base with origin/main, else HEAD~1)",
+    help="revision to compare from (default: the merge base with origin/main, else HEAD~1; HEAD for the work tree)",
 )
 @click.option(
     "--head",
@@ -81,7 +81,7 @@ def plan(path: Path, base: str | None, head: str, output: str, hub_url: str | No
     with tempfile.TemporaryDirectory(prefix="fleet-plan-") as scratch:
         try:
             head_revision = load_revision(repo, head, "head", Path(scratch) / "head")
-            base_rev = base or repo.default_base(head_revision.label.sha)
+            base_rev = base or repo.default_base(head, head_revision.label.sha)
             base_revision = load_revision(repo, base_rev, "base", Path(scratch) / "base")
         except RevisionError as exc:
             if not exc.problems:

@@ -95,6 +95,8 @@ def format_text(
     plan: PlanDiff, base: RevisionLabel, head: RevisionLabel, live: Sequence[LiveCluster] | None = None
 ) -> str:
     lines = [f"fleet plan: {base} -> {head}", summary_text(plan)]
+    if not plan.has_changes:
+        lines.append("no changes to any cluster")
     for diff in plan.changed:
         symbol = {"added": "+", "removed": "-"}.get(diff.status, "~")
         lines.append("")

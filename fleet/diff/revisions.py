@@ -71,16 +71,21 @@ class LocalRepo:
         except git.GitCommandError:
             raise RevisionError(label, RevisionLabel(rev), f"{label} {rev!r} is not a commit in {self.root}") from None
 
-    def default_base(self, head_sha: str | None) -> str:
-        """The merge base with origin/main (or origin/master) when it differs from head, else HEAD~1."""
+    def default_base(self, head: str, head_sha: str | None) -> str:
+        """What `head` is compared with when no base is given.
+
+        The merge base with origin/main (or origin/master), as a pull request
+        shows it, when that differs from head; otherwise head's parent, or HEAD
+        itself for the uncommitted work tree.
+        """
         for upstream in DEFAULT_UPSTREAMS:
             try:
                 base = str(self.repo.git.merge_base(upstream, head_sha or "HEAD"))
             except git.GitCommandError:
                 continue
-            if base and base != (head_sha or self.repo.head.commit.hexsha):
+            if base and (head_sha is None or base != head_sha):
                 return base
-        return "HEAD~1"
+        return "HEAD" if head_sha is None else f"{head}~1"
 
     def export(self, sha: str, dest: Path) -> Path:
         """Write the fleet repo's files as of `sha` under `dest`; returns the fleet repo root in it."""
