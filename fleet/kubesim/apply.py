@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import json
+import sys
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -57,6 +58,10 @@ def key_element(keys: tuple[str, ...], item: Mapping[str, Any]) -> str:
     return "k:" + _dumps(dict(schema.item_key(keys, item)))
 
 
+# One shared, never-mutated empty dict for every fieldsV1 leaf (there are many).
+_LEAF: dict[str, Any] = {}
+
+
 def to_fields_v1(paths: Iterable[Path]) -> dict[str, Any]:
     root: dict[str, Any] = {}
     owned: set[int] = set()
@@ -67,9 +72,11 @@ def to_fields_v1(paths: Iterable[Path]) -> dict[str, Any]:
         owned.add(id(node))
 
     def render(node: dict[str, Any]) -> dict[str, Any]:
-        children = {key: render(child) for key, child in sorted(node.items())}
-        if children and id(node) in owned:
-            return {".": {}, **children}
+        if not node:
+            return _LEAF
+        children = {sys.intern(key): render(child) for key, child in sorted(node.items())}
+        if id(node) in owned:
+            return {".": _LEAF, **children}
         return children
 
     return render(root)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
+import sys
 import random
 import string
 import uuid
@@ -39,8 +39,23 @@ def generate_suffix(length: int = 5) -> str:
 
 
 def deep_copy(obj: Any) -> Any:
-    """Copy a JSON-shaped value (faster than copy.deepcopy for plain dicts and lists)."""
-    return json.loads(json.dumps(obj))
+    """Copy a JSON-shaped value, interning keys and short strings.
+
+    Thousands of stored objects repeat the same keys and values ("metadata",
+    "imagePullPolicy", "TCP"); sharing one string object each keeps a 100-cluster
+    simulator's memory down.
+    """
+    kind = type(obj)
+    if kind is dict:
+        return {_intern(key): deep_copy(value) for key, value in obj.items()}
+    if kind is list:
+        return [deep_copy(value) for value in obj]
+    if kind is str and len(obj) <= 64:
+        return _intern(obj)
+    return obj
+
+
+_intern = sys.intern
 
 
 def human_duration(seconds: float) -> str:
