@@ -203,7 +203,8 @@ def summarize(rows: Sequence[ClusterRow]) -> FleetSummary:
         by_health[row.health] = by_health.get(row.health, 0) + 1
     in_sync = sum(1 for r in live if r.inSync)
     drifted = sum(1 for r in live if r.driftedObjects)
-    ok = all(r.health == "Healthy" and r.inSync for r in live)
+    # An empty fleet is not "ok": before the first revision loads, nothing has converged.
+    ok = bool(live) and all(r.health == "Healthy" and r.inSync for r in live)
     return FleetSummary(
         total=len(live), byHealth=by_health, inSync=in_sync, outOfSync=len(live) - in_sync, drifted=drifted, ok=ok
     )
