@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
-import sys
 import random
 import string
+import sys
 import uuid
 from typing import Any
 
