@@ -19,7 +19,7 @@ from urllib.parse import parse_qs
 
 import yaml
 
-from fleet.kubesim import errors, openapi, tables
+from fleet.kubesim import errors, openapi, protobuf, tables
 from fleet.kubesim.cluster import KUBERNETES_VERSION, ClusterState, RequestContext
 from fleet.kubesim.errors import ApiError
 from fleet.kubesim.faults import Counters, Faults
@@ -288,6 +288,11 @@ class ClusterApp:
         if not request.body:
             raise errors.bad_request("the request body is empty")
         content_type = request.headers.get("content-type", "application/json").split(";")[0].strip()
+        if content_type == "application/vnd.kubernetes.protobuf":
+            try:
+                return protobuf.decode(request.body)
+            except (protobuf.ProtobufError, UnicodeDecodeError, ValueError):
+                raise errors.unsupported_media_type(content_type, ["application/json", "application/yaml"]) from None
         if "protobuf" in content_type or "cbor" in content_type:
             raise errors.unsupported_media_type(content_type, ["application/json", "application/yaml"])
         try:

@@ -67,7 +67,7 @@ def fidelity(request: pytest.FixtureRequest) -> FidelityTarget:
 def namespace(fidelity: FidelityTarget) -> Iterator[str]:
     """A unique namespace on the target, deleted afterwards."""
     name = f"fid-{uuid.uuid4().hex[:8]}"
-    fidelity.kubectl("create", "-f", "-", input=yaml_docs({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}))
+    fidelity.kubectl("create", "namespace", name)
     try:
         yield name
     finally:

@@ -296,3 +296,34 @@ def test_invalid_objects_are_rejected(fidelity: FidelityTarget, namespace: str) 
         {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}}
     ))  # fmt: skip
     assert exists.returncode != 0 and "AlreadyExists" in exists.stderr
+
+
+def test_kubectl_create_generators_send_protobuf(fidelity: FidelityTarget, namespace: str) -> None:
+    """`kubectl create <kind>` posts protobuf bodies; they must land as the same objects JSON would give."""
+    ns = ("-n", namespace)
+    fidelity.kubectl("create", "configmap", "gen-cm", "--from-literal=key=value", *ns)
+    fidelity.kubectl("create", "secret", "generic", "gen-secret", "--from-literal=password=s3cr3t", *ns)
+    fidelity.kubectl("create", "deployment", "gen-deploy", "--image=nginx:1.27", "--replicas=2", "--port=80", *ns)
+    fidelity.kubectl("create", "service", "clusterip", "gen-svc", "--tcp=80:8080", *ns)
+    fidelity.kubectl("create", "serviceaccount", "gen-sa", *ns)
+    fidelity.kubectl("create", "job", "gen-job", "--image=busybox:1.36", *ns, "--", "echo", "hi")
+    fidelity.kubectl("create", "role", "gen-role", "--verb=get,list", "--resource=pods", *ns)
+    fidelity.kubectl("create", "rolebinding", "gen-rb", "--role=gen-role", "--user=bob", *ns)
+    assert fidelity.kubectl_json("get", "configmap", "gen-cm", *ns)["data"] == {"key": "value"}
+    assert fidelity.kubectl_json("get", "secret", "gen-secret", *ns)["data"] == {"password": "czNjcjN0"}
+    deployment = fidelity.kubectl_json("get", "deployment", "gen-deploy", *ns)
+    assert deployment["spec"]["replicas"] == 2
+    assert deployment["spec"]["selector"] == {"matchLabels": {"app": "gen-deploy"}}
+    container = deployment["spec"]["template"]["spec"]["containers"][0]
+    assert (container["name"], container["image"], container["ports"]) == (
+        "nginx", "nginx:1.27", [{"containerPort": 80, "protocol": "TCP"}])
+    service = fidelity.kubectl_json("get", "service", "gen-svc", *ns)
+    assert service["spec"]["ports"][0]["port"] == 80 and service["spec"]["ports"][0]["targetPort"] == 8080
+    job = fidelity.kubectl_json("get", "job", "gen-job", *ns)
+    assert job["spec"]["template"]["spec"]["containers"][0]["command"] == ["echo", "hi"]
+    assert fidelity.kubectl_json("get", "role", "gen-role", *ns)["rules"] == [
+        {"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list"]}]
+    binding = fidelity.kubectl_json("get", "rolebinding", "gen-rb", *ns)
+    assert binding["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "gen-role"}
+    assert binding["subjects"] == [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": "bob"}]
+    fidelity.kubectl("wait", "--for=condition=Available", "deploy/gen-deploy", *ns, "--timeout=60s")
