@@ -81,8 +81,8 @@ def plan(path: Path, base: str | None, head: str, output: str, hub_url: str | No
     with tempfile.TemporaryDirectory(prefix="fleet-plan-") as scratch:
         try:
             head_revision = load_revision(repo, head, "head", Path(scratch) / "head")
-            base_rev = base or repo.default_base(head, head_revision.label.sha)
-            base_revision = load_revision(repo, base_rev, "base", Path(scratch) / "base")
+            base_rev, base_name = (base, base) if base else repo.default_base(head, head_revision.label.sha)
+            base_revision = load_revision(repo, base_rev, "base", Path(scratch) / "base", base_name)
         except RevisionError as exc:
             if not exc.problems:
                 raise click.ClickException(str(exc)) from None

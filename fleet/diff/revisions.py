@@ -71,12 +71,12 @@ class LocalRepo:
         except git.GitCommandError:
             raise RevisionError(label, RevisionLabel(rev), f"{label} {rev!r} is not a commit in {self.root}") from None
 
-    def default_base(self, head: str, head_sha: str | None) -> str:
+    def default_base(self, head: str, head_sha: str | None) -> tuple[str, str]:
         """What `head` is compared with when no base is given.
 
         The merge base with origin/main (or origin/master), as a pull request
         shows it, when that differs from head; otherwise head's parent, or HEAD
-        itself for the uncommitted work tree.
+        itself for the uncommitted work tree. Returns (revision, how to name it).
         """
         for upstream in DEFAULT_UPSTREAMS:
             try:
@@ -84,8 +84,9 @@ class LocalRepo:
             except git.GitCommandError:
                 continue
             if base and (head_sha is None or base != head_sha):
-                return base
-        return "HEAD" if head_sha is None else f"{head}~1"
+                return base, f"merge base with {upstream}"
+        fallback = "HEAD" if head_sha is None else f"{head}~1"
+        return fallback, fallback
 
     def export(self, sha: str, dest: Path) -> Path:
         """Write the fleet repo's files as of `sha` under `dest`; returns the fleet repo root in it."""
@@ -135,12 +136,17 @@ def render_checkout(root: Path, label: str, revision: RevisionLabel) -> Rendered
     return RenderedRevision(label=revision, bundles=result.bundles, warnings=tuple(result.warnings))
 
 
-def load_revision(repo: LocalRepo, rev: str, label: str, scratch: Path) -> RenderedRevision:
-    """Render `rev` (or the work tree for WORKTREE); `scratch` is an empty directory to export into."""
+def load_revision(
+    repo: LocalRepo, rev: str, label: str, scratch: Path, display: str | None = None
+) -> RenderedRevision:
+    """Render `rev` (or the work tree for WORKTREE); `scratch` is an empty directory to export into.
+
+    `display` names the revision in output when `rev` itself is not what the user typed.
+    """
     if rev == WORKTREE:
         return render_checkout(repo.root, label, RevisionLabel(WORKTREE))
     sha = repo.resolve(rev, label)
-    revision = RevisionLabel(rev, sha)
+    revision = RevisionLabel(display or rev, sha)
     try:
         root = repo.export(sha, scratch)
     except (SourceError, FleetError) as exc:
