@@ -345,6 +345,9 @@ def create_app(hub: Hub, trigger_poll: Callable[[], None] | None = None) -> Fast
     app.include_router(agents)
     app.include_router(admin)
     app.include_router(hooks)
+    from fleet.hub.api_secrets import router as secrets_router  # imports this module: load it late
+
+    app.include_router(secrets_router)
 
     @app.exception_handler(HubError)
     async def hub_error(_request: Request, exc: HubError) -> JSONResponse:

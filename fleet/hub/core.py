@@ -129,6 +129,7 @@ class Hub:
         )
         self.store.update_source_state(url=self.source.url, branch=config.branch)
         self.failover: Any = None  # the FailoverController, attached by the daemon
+        self.rotation: Any = None  # the SecretsController, attached by the daemon
         self.dispatcher: Any = None  # the local Dispatcher, when the hub runs agents itself
 
     def close(self) -> None:

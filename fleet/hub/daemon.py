@@ -35,6 +35,9 @@ class HubDaemon:
         from fleet.hub.failover import install_failover
 
         self.failover = install_failover(self)
+        from fleet.hub.rotation import install_rotation
+
+        self.rotation = install_rotation(self)
 
     # ------------------------------------------------------------ jobs
 
