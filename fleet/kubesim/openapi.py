@@ -1,9 +1,9 @@
-"""Minimal OpenAPI v3 documents: enough for kubectl to know every kind accepts `fieldValidation`.
+"""OpenAPI v3 documents per group-version, built from the same schemas the server validates with.
 
-kubectl 1.32 checks /openapi/v3 before sending `fieldValidation=Strict`; each group-version
-document lists a PATCH operation per kind with its `x-kubernetes-group-version-kind`.
-Strategic-merge request bodies are deliberately not declared, so client-side apply falls
-back to kubectl's compiled-in types.
+kubectl 1.32 checks /openapi/v3 before sending `fieldValidation=Strict` (each document lists a
+PATCH operation per kind with its `x-kubernetes-group-version-kind`), and `kubectl explain`
+reads the component schemas. Strategic-merge request bodies are deliberately not declared,
+so client-side apply falls back to kubectl's compiled-in types.
 """
 
 from __future__ import annotations
@@ -12,7 +12,8 @@ import hashlib
 import json
 from typing import Any
 
-from fleet.kubesim.resources import Registry
+from fleet.kubesim import schema
+from fleet.kubesim.resources import Registry, ResourceType
 
 _QUERY_PARAMETERS = ["dryRun", "fieldManager", "fieldValidation", "force"]
 
@@ -21,7 +22,60 @@ def _gv_path(group: str, version: str) -> str:
     return f"apis/{group}/{version}" if group else f"api/{version}"
 
 
+def _rewrite_refs(node: Any, found: set[str]) -> Any:
+    if isinstance(node, dict):
+        result = {}
+        for key, value in node.items():
+            if key == "$ref" and isinstance(value, str):
+                name = value.rsplit("/", 1)[-1]
+                found.add(name)
+                result[key] = f"#/components/schemas/{name}"
+            elif key == "type" and isinstance(value, list):
+                # JSON-schema style ["object", "null"]; OpenAPI 3.0 wants one type
+                result[key] = next((t for t in value if t != "null"), "string")
+            else:
+                result[key] = _rewrite_refs(value, found)
+        return result
+    if isinstance(node, list):
+        return [_rewrite_refs(item, found) for item in node]
+    return node
+
+
+def _component_schemas(types: list[ResourceType]) -> dict[str, Any]:
+    """The kinds' schemas and everything they reference, with refs pointing into components."""
+    definitions = schema.definitions()
+    components: dict[str, Any] = {}
+    pending: set[str] = set()
+    for resource_type in types:
+        if resource_type.custom:
+            root = dict(resource_type.schema or {"type": "object"})
+            root["x-kubernetes-group-version-kind"] = [
+                {"group": resource_type.group, "version": resource_type.version, "kind": resource_type.kind}
+            ]
+            name = f"{resource_type.group}.{resource_type.version}.{resource_type.kind}"
+            components[name] = _rewrite_refs(root, pending)
+            continue
+        for name, definition in definitions.items():
+            for gvk in definition.get("x-kubernetes-group-version-kind") or ():
+                if (gvk.get("group", ""), gvk.get("version"), gvk.get("kind")) == (
+                    resource_type.group, resource_type.version, resource_type.kind,
+                ):  # fmt: skip
+                    pending.add(name)
+    while pending:
+        name = pending.pop()
+        if name in components or name not in definitions:
+            continue
+        components[name] = _rewrite_refs(definitions[name], pending)
+    return components
+
+
 def group_version_document(registry: Registry, group: str, version: str) -> dict[str, Any] | None:
+    return registry.cached(
+        f"openapi:{group}/{version}", lambda: _build_document(registry, group, version)
+    )
+
+
+def _build_document(registry: Registry, group: str, version: str) -> dict[str, Any] | None:
     types = [t for t in registry.types() if t.group == group and t.version == version]
     if not types:
         return None
@@ -44,11 +98,15 @@ def group_version_document(registry: Registry, group: str, version: str) -> dict
         "openapi": "3.0.0",
         "info": {"title": "Kubernetes", "version": "v1.32.4"},
         "paths": paths,
-        "components": {"schemas": {}},
+        "components": {"schemas": _component_schemas(types)},
     }
 
 
 def index(registry: Registry) -> dict[str, Any]:
+    return registry.cached("openapi:index", lambda: _build_index(registry))
+
+
+def _build_index(registry: Registry) -> dict[str, Any]:
     entries = {}
     for group, version in registry.group_versions():
         document = group_version_document(registry, group, version)

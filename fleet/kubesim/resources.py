@@ -5,7 +5,7 @@ Built-in types are fixed data; CustomResourceDefinitions add types per cluster a
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -232,6 +232,12 @@ class Registry:
         for crd_name in list(self._custom):
             self.unregister_custom(crd_name)
         self._cache.clear()
+
+    def cached(self, key: str, build: Callable[[], Any]) -> Any:
+        """A value derived from the served types, rebuilt after CRDs change."""
+        if key not in self._cache:
+            self._cache[key] = build()
+        return self._cache[key]
 
     # discovery -----------------------------------------------------------
     def _groups(self) -> dict[str, list[str]]:

@@ -327,3 +327,18 @@ def test_kubectl_create_generators_send_protobuf(fidelity: FidelityTarget, names
     assert binding["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "gen-role"}
     assert binding["subjects"] == [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": "bob"}]
     fidelity.kubectl("wait", "--for=condition=Available", "deploy/gen-deploy", *ns, "--timeout=60s")
+
+
+def test_client_side_apply_and_explain(fidelity: FidelityTarget, namespace: str, tmp_path: Any) -> None:
+    manifest = tmp_path / "deploy.yaml"
+    manifest.write_text(yaml_docs(_deployment(namespace, name="csa")))
+    assert "deployment.apps/csa created" in fidelity.kubectl("apply", "-f", str(manifest)).stdout
+    assert "deployment.apps/csa unchanged" in fidelity.kubectl("apply", "-f", str(manifest)).stdout
+    manifest.write_text(yaml_docs(_deployment(namespace, name="csa", image="nginx:1.28")))
+    assert "deployment.apps/csa configured" in fidelity.kubectl("apply", "-f", str(manifest)).stdout
+    deployment = fidelity.kubectl_json("get", "deploy", "csa", "-n", namespace)
+    assert deployment["spec"]["template"]["spec"]["containers"][0]["image"] == "nginx:1.28"
+    assert "kubectl.kubernetes.io/last-applied-configuration" in deployment["metadata"]["annotations"]
+    fidelity.kubectl("rollout", "status", "deploy/csa", "-n", namespace, "--timeout=60s")
+    explained = fidelity.kubectl("explain", "deployment.spec.replicas").stdout
+    assert "FIELD: replicas <integer>" in explained
