@@ -40,7 +40,7 @@ def status(output: str, hub_url: str | None, data_dir: Path | None) -> None:
 
 def _print_result(result: dict[str, object]) -> None:
     click.echo(f"{result['action']}: {short(str(result.get('sha') or ''), 12)} {result.get('message') or ''}".strip())
-    if result["action"] in ("rejected", "held", "stayed", "fetch-failed"):
+    if result["action"] in ("rejected", "deferred", "held", "stayed", "fetch-failed"):
         raise SystemExit(1)
 
 

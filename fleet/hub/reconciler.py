@@ -24,7 +24,7 @@ from fleet.inventory.models import FleetSettings, SigningSettings
 from fleet.plan.failover import GroupState
 from fleet.plan.placement import plan_fleet
 from fleet.render.bundle import Bundle, Renderer, finalize
-from fleet.secrets.errors import SecretError
+from fleet.secrets.errors import SecretError, VaultUnavailable
 from fleet.secrets.resolver import secret_sources
 from fleet.source.errors import SourceError
 from fleet.source.git import GitSource, Revision
@@ -45,7 +45,7 @@ class LoadedRevision:
 
 @dataclass
 class PollResult:
-    action: str  # "unchanged" | "applied" | "held" | "stayed" | "rejected" | "fetch-failed"
+    action: str  # "unchanged" | "applied" | "held" | "stayed" | "rejected" | "deferred" | "fetch-failed"
     sha: str | None = None
     message: str = ""
     problems: list[str] = field(default_factory=list)
@@ -60,8 +60,12 @@ class SigningOverride:
 
 
 class RevisionRejected(FleetError):
-    def __init__(self, problems: list[SpecProblem]) -> None:
+    """The revision cannot be rendered. `transient`: only because a dependency (Vault) is down,
+    so the same revision is tried again on the next poll instead of being rejected for good."""
+
+    def __init__(self, problems: list[SpecProblem], transient: bool = False) -> None:
         self.problems = problems
+        self.transient = transient
         super().__init__("\n".join(str(p) for p in problems))
 
 
@@ -254,6 +258,8 @@ class Reconciler:
         try:
             bundles = self.build(candidate, head.sha)
         except RevisionRejected as exc:
+            if exc.transient:
+                return self._defer(head, exc.problems, signature_text)
             return self._reject(head, exc.problems, signature_text)
 
         self.registrar.sync(candidate, commit=head.sha, author=head.author_name)
@@ -301,6 +307,23 @@ class Reconciler:
             shutil.rmtree(self.checkouts / head.sha, ignore_errors=True)
         return PollResult("rejected", sha=head.sha, message=summary, problems=[str(p) for p in problems])
 
+    def _defer(self, head: Revision, problems: list[SpecProblem], signature: str | None) -> PollResult:
+        """A dependency is down: keep the last good state, say so once, try again next poll."""
+        summary = summarize_problems(problems)
+        previous = self.store.revision(head.sha)
+        self._record(head, "pending", summary, signature)
+        self.store.update_source_state(last_error=f"revision {head.sha[:12]} waiting:\n{summary}")
+        if previous is None or previous.error != summary:
+            self.store.add_event(
+                "revision.deferred",
+                f"revision {head.sha[:12]} cannot be rendered yet; clusters keep their last good state "
+                f"and the hub retries on every poll:\n{summary}",
+                severity="error",
+                commit=head.sha,
+                author=head.author_name,
+            )
+        return PollResult("deferred", sha=head.sha, message=summary, problems=[str(p) for p in problems])
+
     def _shrink_problem(self, candidate: Inventory) -> str | None:
         active = {c.name for c in self.store.clusters(include_removed=False)}
         if not active:
@@ -326,6 +349,7 @@ class Reconciler:
             raise RevisionRejected(errors)
         finished: dict[str, Bundle] = {}
         problems: list[SpecProblem] = []
+        transient = False
         for cluster, bundle in result.bundles.items():
             sources = secret_sources(bundle.objects)
             if not sources:
@@ -337,11 +361,12 @@ class Reconciler:
                 digests = resolver.digests(cluster, sources)
                 versions = resolver.versions(cluster, sources)
             except SecretError as exc:
+                transient = transient or isinstance(exc, VaultUnavailable)
                 problems.append(SpecProblem(file="secrets", field=f"cluster {cluster}", message=str(exc)))
                 continue
             finished[cluster] = finalize(bundle, digests, versions)
         if problems:
-            raise RevisionRejected(problems)
+            raise RevisionRejected(problems, transient=transient)
         return finished
 
     def _store_bundles(self, inventory: Inventory, bundles: Mapping[str, Bundle], revision: str) -> list[str]:
