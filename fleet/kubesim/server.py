@@ -24,6 +24,7 @@ from fleet.kubesim.cluster import KUBERNETES_VERSION, ClusterState, RequestConte
 from fleet.kubesim.errors import ApiError
 from fleet.kubesim.faults import Counters, Faults
 from fleet.kubesim.resources import ResourceType
+from fleet.kubesim.selectors import make_matcher
 from fleet.kubesim.storage import ExpiredError, Watcher, WatchEvent
 
 Scope = MutableMapping[str, Any]
@@ -406,7 +407,8 @@ class ClusterApp:
                 await self._send_json(send, 200, {"kind": "Status", "apiVersion": "v1", "metadata": {},
                                                   "status": "Success", "details": details})  # fmt: skip
             else:
-                await self._send_json(send, 200 if removed else 202 if not obj["metadata"].get("finalizers") else 200, obj)
+                # still there (finalizers, a terminating namespace) or a Pod: the object itself
+                await self._send_json(send, 200, obj)
             return
         raise errors.method_not_allowed()
 
@@ -460,8 +462,6 @@ class ClusterApp:
     ) -> None:
         state = self.state
         labels, fields = state.parse_selectors(resource_type, request.param("labelSelector"), field_selector)
-        from fleet.kubesim.selectors import make_matcher
-
         matches = make_matcher(labels, fields)
         timeout_text = request.param("timeoutSeconds")
         timeout = float(timeout_text) if timeout_text.replace(".", "", 1).isdigit() else DEFAULT_WATCH_TIMEOUT
