@@ -90,7 +90,7 @@ def plan(path: Path, base: str | None, head: str, output: str, hub_url: str | No
             click.echo(failure, err=output == "text")
             raise SystemExit(1) from None
 
-    diff = diff_bundles(base_revision.bundles, head_revision.bundles)
+    diff = diff_bundles(base_revision.review, head_revision.review)
     live = _live(hub_url, data_dir, head_revision) if hub_url else None
     if output == "markdown":
         click.echo(format_markdown(diff, base_revision.label, head_revision.label, live), nl=False)

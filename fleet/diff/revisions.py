@@ -7,11 +7,13 @@ branches are never touched.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import subprocess
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import git
 
@@ -19,7 +21,11 @@ from fleet.diff.present import RevisionLabel
 from fleet.errors import FleetError, SpecError, SpecProblem
 from fleet.inventory.loader import load_inventory
 from fleet.plan.placement import plan_fleet
+from fleet.protocol import ANNOTATION_SECRET_SOURCE
 from fleet.render.bundle import Bundle, Renderer
+from fleet.render.secretrefs import SOPS_SOURCE_PREFIX
+from fleet.secrets.errors import SopsError
+from fleet.secrets.sops import load_document
 from fleet.source.errors import SourceError
 from fleet.source.tree import escaping_symlinks, extract_tar
 
@@ -40,8 +46,44 @@ class RevisionError(FleetError):
 @dataclass(frozen=True)
 class RenderedRevision:
     label: RevisionLabel
-    bundles: Mapping[str, Bundle]
+    bundles: Mapping[str, Bundle]  # as the hub would store them
     warnings: tuple[SpecProblem, ...]
+    # for review: SOPS placeholders also carry a fingerprint of each encrypted value, so a
+    # changed (or re-encrypted) value shows up in the plan, as `<redacted>` like any Secret value
+    review: Mapping[str, list[dict[str, Any]]] = field(default_factory=dict)
+
+
+def _fingerprints(root: Path, file: str, cache: dict[str, dict[str, str]]) -> dict[str, str]:
+    """key -> short hash of its ciphertext, for one SOPS file (no key needed, nothing decrypted)."""
+    if file not in cache:
+        found: dict[str, str] = {}
+        try:
+            document = load_document((root / file).read_text(encoding="utf-8"), file)
+        except (OSError, UnicodeDecodeError, SopsError):
+            document = {}
+        for section in ("data", "stringData"):
+            entries = document.get(section)
+            if isinstance(entries, dict):
+                for key, value in entries.items():
+                    digest = hashlib.sha256(str(value).encode()).hexdigest()[:16]
+                    found[str(key)] = f"ciphertext:{digest}"
+        cache[file] = found
+    return cache[file]
+
+
+def review_objects(root: Path, bundles: Mapping[str, Bundle]) -> dict[str, list[dict[str, Any]]]:
+    """The bundles' objects, with SOPS placeholders' `data` filled with ciphertext fingerprints."""
+    cache: dict[str, dict[str, str]] = {}
+    review: dict[str, list[dict[str, Any]]] = {}
+    for cluster, bundle in bundles.items():
+        objects = []
+        for obj in bundle.objects:
+            source = str(((obj.get("metadata") or {}).get("annotations") or {}).get(ANNOTATION_SECRET_SOURCE, ""))
+            if obj.get("kind") == "Secret" and source.startswith(SOPS_SOURCE_PREFIX):
+                obj = {**obj, "data": _fingerprints(root, source[len(SOPS_SOURCE_PREFIX) :], cache)}
+            objects.append(obj)
+        review[cluster] = objects
+    return review
 
 
 @dataclass(frozen=True)
@@ -133,7 +175,12 @@ def render_checkout(root: Path, label: str, revision: RevisionLabel) -> Rendered
     result = Renderer(inventory).render(plan_fleet(inventory))
     if result.problems:
         raise RevisionError(label, revision, f"{label} {revision} does not render", tuple(result.problems))
-    return RenderedRevision(label=revision, bundles=result.bundles, warnings=tuple(result.warnings))
+    return RenderedRevision(
+        label=revision,
+        bundles=result.bundles,
+        warnings=tuple(result.warnings),
+        review=review_objects(root, result.bundles),
+    )
 
 
 def load_revision(

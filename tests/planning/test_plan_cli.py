@@ -10,6 +10,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from fleet.cli import main
+from fleet.secrets.sops import SopsKeys, encrypt
 from tests.fixtures.gitrepo import FleetRepo
 from tests.validate.example import copy_example, edit
 
@@ -185,3 +186,27 @@ def test_fleet_repo_in_a_subdirectory(fleet_repo: FleetRepo) -> None:
         ("prod-us-east", "unchanged"),
         ("prod-us-west", "unchanged"),
     ]
+
+
+def test_a_changed_sops_secret_shows_as_a_redacted_change(example: FleetRepo) -> None:
+    plaintext = (
+        "apiVersion: v1\nkind: Secret\nmetadata:\n  name: registry-credentials\n  namespace: web\ntype: Opaque\n"
+        "stringData:\n  REGISTRY_USER: robot\n  REGISTRY_TOKEN: canary-new-token-9f3\n"
+    )
+    file = "secrets/common/registry-credentials.yaml"
+    # encrypting needs only the public recipient in .sops.yaml
+    (example.work_path / file).write_bytes(encrypt(plaintext.encode(), file, example.work_path, SopsKeys()))
+
+    result = fleet("plan", "--head", "WORKTREE", str(example.work_path))
+
+    assert result.exit_code == 0, result.output
+    for cluster in ("dev", "prod-us-east", "prod-us-west"):
+        assert f"~ cluster {cluster}: 1 to change" in result.output
+    block = result.output.split("~ cluster dev: 1 to change\n", 1)[1].split("\n\n", 1)[0].splitlines()
+    assert block == [
+        "    ~ Secret web/registry-credentials (from secrets/)",
+        "        /data/REGISTRY_USER: <redacted> -> <redacted>",
+        "        /data/REGISTRY_TOKEN: <redacted> -> <redacted>",
+    ]
+    assert "canary-new-token" not in result.output and "ciphertext:" not in result.output
+    assert "robot" not in result.output
