@@ -85,6 +85,16 @@ class ClusterState:
             "spec": {"ports": [{"name": "https", "port": 443, "targetPort": 6443}]},
         }  # fmt: skip
         self.create(self.type_of("v1", "Service"), "default", service, ctx)
+        storage_class = {
+            "apiVersion": "storage.k8s.io/v1",
+            "kind": "StorageClass",
+            "metadata": {"name": "standard",
+                         "annotations": {"storageclass.kubernetes.io/is-default-class": "true"}},
+            "provisioner": "kubesim.io/local",
+            "reclaimPolicy": "Delete",
+            "volumeBindingMode": "Immediate",
+        }  # fmt: skip
+        self.create(self.type_of("storage.k8s.io/v1", "StorageClass"), "", storage_class, ctx)
 
     def wipe(self) -> None:
         """Lose every object and CRD, as if the cluster were rebuilt."""

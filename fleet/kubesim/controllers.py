@@ -103,6 +103,7 @@ class Controllers:
             "apps/StatefulSet": self._reconcile_statefulset,
             "apps/DaemonSet": self._reconcile_daemonset,
             "batch/Job": self._reconcile_job,
+            "/PersistentVolumeClaim": self._reconcile_pvc,
             "apiextensions.k8s.io/CustomResourceDefinition": self._reconcile_crd,
         }.get(kind)
         metadata = obj["metadata"]
@@ -425,6 +426,26 @@ class Controllers:
         }  # fmt: skip
         for condition in status["conditions"]:
             condition["lastProbeTime"] = now
+        self._write_status(resource_type, live, status)
+
+    # PersistentVolumeClaims: bound by a pretend provisioner ----------------------------------------
+    def _reconcile_pvc(self, resource_type: ResourceType, namespace: str, name: str) -> None:
+        live = self._live(resource_type, namespace, name)
+        if live is None or live["metadata"].get("deletionTimestamp"):
+            return
+        if (live.get("status") or {}).get("phase") == "Bound":
+            return
+        spec = live.get("spec") or {}
+        if not spec.get("volumeName"):
+            bound = json.loads(json.dumps(live))
+            bound["spec"]["volumeName"] = f"pvc-{live['metadata']['uid']}"
+            annotations = bound["metadata"].setdefault("annotations", {})
+            annotations["pv.kubernetes.io/bind-completed"] = "yes"
+            annotations["pv.kubernetes.io/bound-by-controller"] = "yes"
+            live = self.cluster.controller_write(resource_type, live, bound)
+        storage = ((spec.get("resources") or {}).get("requests") or {}).get("storage", "1Gi")
+        status = {"phase": "Bound", "accessModes": list(spec.get("accessModes") or ["ReadWriteOnce"]),
+                  "capacity": {"storage": storage}}  # fmt: skip
         self._write_status(resource_type, live, status)
 
     # CRDs ------------------------------------------------------------------------------------

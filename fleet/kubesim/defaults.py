@@ -183,7 +183,10 @@ def _secret(obj: Obj) -> None:
 
 
 def _pvc(obj: Obj) -> None:
-    obj.setdefault("spec", {}).setdefault("volumeMode", "Filesystem")
+    spec = obj.setdefault("spec", {})
+    spec.setdefault("volumeMode", "Filesystem")
+    # the DefaultStorageClass admission plugin: every simulated cluster has "standard"
+    spec.setdefault("storageClassName", "standard")
     obj.setdefault("status", {}).setdefault("phase", "Pending")
 
 

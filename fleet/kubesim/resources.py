@@ -197,13 +197,14 @@ class Registry:
 
     def by_kind(self, api_version: str, kind: str) -> ResourceType | None:
         group, _, version = api_version.rpartition("/")
-        for resource_type in self._by_path.values():
+        # list(): other threads (tests) may look up while the loop registers a CRD
+        for resource_type in list(self._by_path.values()):
             if resource_type.group == group and resource_type.version == version and resource_type.kind == kind:
                 return resource_type
         return None
 
     def types(self) -> Iterator[ResourceType]:
-        return iter(self._by_path.values())
+        return iter(list(self._by_path.values()))
 
     def storage_keys(self) -> set[str]:
         return {resource_type.storage_key for resource_type in self._by_path.values()}

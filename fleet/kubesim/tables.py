@@ -201,6 +201,15 @@ def _serviceaccount(obj: Obj) -> list[Any]:
     return [_name(obj), len(obj.get("secrets") or []), _age(obj)]
 
 
+def _storageclass(obj: Obj) -> list[Any]:
+    annotations = (obj.get("metadata") or {}).get("annotations") or {}
+    name = _name(obj)
+    if annotations.get("storageclass.kubernetes.io/is-default-class") == "true":
+        name += " (default)"
+    return [name, obj.get("provisioner", ""), obj.get("reclaimPolicy", "Delete"),
+            obj.get("volumeBindingMode", "Immediate"), bool(obj.get("allowVolumeExpansion", False)), _age(obj)]  # fmt: skip
+
+
 def _lease(obj: Obj) -> list[Any]:
     return [_name(obj), (obj.get("spec") or {}).get("holderIdentity", ""), _age(obj)]
 
@@ -235,6 +244,8 @@ PRINTERS: dict[str, tuple[list[Column], Callable[[Obj], list[Any]]]] = {
     "networking.k8s.io/Ingress": ([NAME, ("Class", S, 0), ("Hosts", S, 0), ("Address", S, 0), ("Ports", S, 0), AGE],
                                   _ingress),
     "coordination.k8s.io/Lease": ([NAME, ("Holder", S, 0), AGE], _lease),
+    "storage.k8s.io/StorageClass": ([NAME, ("Provisioner", S, 0), ("ReclaimPolicy", S, 0),
+                                     ("VolumeBindingMode", S, 0), ("AllowVolumeExpansion", B, 0), AGE], _storageclass),
     "apiextensions.k8s.io/CustomResourceDefinition": ([NAME, ("Created At", "date", 0)], _crd),
 }  # fmt: skip
 

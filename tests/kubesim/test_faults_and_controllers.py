@@ -76,6 +76,13 @@ def test_controllers_bring_workloads_to_ready(sim_cluster: SimCluster) -> None:
         assert {c["type"] for c in job["status"]["conditions"]} >= {"Complete"} and job["status"]["completionTime"]
         assert job["spec"]["selector"]["matchLabels"]["batch.kubernetes.io/controller-uid"] == job["metadata"]["uid"]
 
+        pvc = {"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"name": "data"},
+               "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "5Gi"}}}}  # fmt: skip
+        assert api.post("/api/v1/namespaces/default/persistentvolumeclaims", json=pvc).status_code == 201
+        bound = _wait_for(lambda: (p := sim_cluster.get_object("v1", "PersistentVolumeClaim", "default", "data"))
+                          and p["status"].get("phase") == "Bound" and p)  # fmt: skip
+        assert bound["status"]["capacity"] == {"storage": "5Gi"} and bound["spec"]["storageClassName"] == "standard"
+
         # scaling converges to the new count
         api.patch("/apis/apps/v1/namespaces/default/deployments/dep/scale", json={"spec": {"replicas": 4}},
                   headers={"Content-Type": "application/merge-patch+json"})  # fmt: skip
