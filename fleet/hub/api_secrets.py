@@ -16,7 +16,7 @@ from starlette.concurrency import run_in_threadpool
 
 from fleet.hub.app import AdminDep
 from fleet.hub.core import Hub, HubError
-from fleet.hub.rotation import MAX_VALUE_CHARS, SecretsController, SourceStatus, version_label
+from fleet.hub.rotation import MAX_VALUE_CHARS, SecretsController, SourceStatus, as_utc, version_label
 
 
 class Strict(BaseModel):
@@ -102,10 +102,10 @@ def _row(status: SourceStatus) -> dict[str, Any]:
         "behind": list(state.behind),
         "destroyPending": list(record.destroy_pending) if record else [],
         "destroyed": list(record.destroyed) if record else [],
-        "rotatedAt": record.rotated_at if record else None,
+        "rotatedAt": as_utc(record.rotated_at) if record else None,
         "rotatedBy": record.rotated_by if record else None,
-        "rolloutStartedAt": record.rollout_started_at if record else None,
-        "completedAt": record.rollout_completed_at if record and status.phase == "complete" else None,
+        "rolloutStartedAt": as_utc(record.rollout_started_at) if record else None,
+        "completedAt": as_utc(record.rollout_completed_at) if record and status.phase == "complete" else None,
         "policy": status.policy.schedule if status.policy else None,
         "nextRotation": status.next_rotation,
     }
@@ -154,6 +154,8 @@ async def rotate_secret(request: Request, hub: AdminDep) -> RotateResponse:
             for error in exc.errors(include_url=False, include_input=False, include_context=False)
         )
         raise HubError(422, f"invalid rotation request: {problems}") from None
+    if body.value is not None:
+        hub.secrets.redactor.register(body.value)  # from here on, the hub's log filter knows it
     controller = _controller(hub)
     outcome = await run_in_threadpool(
         lambda: controller.rotate(

@@ -206,7 +206,8 @@ class SourceStatus:
     next_rotation: datetime | None
 
 
-def _aware(value: datetime | None) -> datetime | None:
+def as_utc(value: datetime | None) -> datetime | None:
+    """SQLite hands back naive datetimes; the store writes UTC."""
     if value is not None and value.tzinfo is None:
         return value.replace(tzinfo=UTC)
     return value
@@ -296,7 +297,7 @@ class SecretsController:
                         expected=use.versions[source],
                         applied=(record.secret_versions or {}).get(source) if record else None,
                         objects=tuple(ObjectHealth(k, health[cluster].get(k, "Unknown")) for k in use.objects.get(source, ())),
-                        reported_at=_aware(record.status_updated_at) if record else None,
+                        reported_at=as_utc(record.status_updated_at) if record else None,
                     )
                 )
             stored = recorded.get(source)
@@ -307,7 +308,7 @@ class SecretsController:
         if rollout.state.complete:
             return "complete"
         if record is not None and record.rollout_version == rollout.current:
-            started = _aware(record.rollout_started_at)
+            started = as_utc(record.rollout_started_at)
             if record.rollout_state == "stalled" or (started and self.now() - started >= self.stall_after):
                 return "stalled"
         return "rolling"
@@ -581,7 +582,7 @@ class SecretsController:
             if rollout.state.complete and record.rollout_state != "complete":
                 self.hub.store.update_secret_version(record.ref, rollout_state="complete", rollout_completed_at=now)
                 if changed:
-                    started = _aware(record.rollout_started_at) or now
+                    started = as_utc(record.rollout_started_at) or now
                     self.hub.store.add_event(
                         "secret.rollout-complete",
                         f"{record.ref}: version {version_label(record.version)} runs on all {len(rollout.clusters)} "
@@ -589,7 +590,7 @@ class SecretsController:
                         f"{_duration((now - started).total_seconds())} after it started",
                     )
             elif not rollout.state.complete and record.rollout_state == "rolling":
-                since = _aware(record.rollout_started_at)
+                since = as_utc(record.rollout_started_at)
                 if since is not None and now - since >= self.stall_after:
                     self.hub.store.update_secret_version(record.ref, rollout_state="stalled")
                     if changed:

@@ -271,3 +271,37 @@ def test_rotate_api_refuses_bad_requests_without_echoing_values(world: World) ->
     assert detail.status_code == 200 and [c["cluster"] for c in detail.json()["clusters"]] == ["east", "west"]
     assert world.admin.get("/v1/admin/secrets/vault:kv/shared/nobody/db%23password").status_code == 404
     assert world.admin.get("/openapi.json").json()["paths"]["/v1/admin/secrets/rotate"]["post"]["requestBody"]
+
+
+def test_old_version_waits_for_every_user_of_the_path(world: World) -> None:
+    """Vault versions a whole path: rotating #password bumps #user too, so the old version is
+    destroyed only once the cluster reading #user also runs the new one."""
+    world.vault.client().secrets.kv.v2.patch(path=world.path, secret={"user": "app"}, mount_point="kv")  # version 2
+    files = fleet_files(world.path)
+    files["apps/web/user.yaml"] = (
+        "apiVersion: v1\nkind: Secret\nmetadata:\n  name: db-user\n"
+        f"stringData:\n  user: vault:kv/{world.path}#user\n"
+    )
+    world.repo.commit(files, "dev reads the user name from the same path")
+    assert world.hub.reconciler.poll().action == "applied"
+    world.report_all()
+    world.controller.tick()
+
+    outcome = world.controller.rotate(world.ref, generate=32, destroy_old_version=True)
+    assert (outcome.old_version, outcome.new_version, outcome.targets) == (2, 3, ("east", "west"))
+    user_ref = f"vault:kv/{world.path}#user"
+    dev = world.agents["dev"]
+    dev_state = dev.desired()
+    assert dev_state["secretVersions"][user_ref] == world.fingerprint(3)
+    assert dev.values(dev_state)["/Secret/web/db-user"] == {"user": b"app"}
+    for name in ("east", "west"):
+        world.agents[name].report(world.agents[name].desired())
+    world.controller.tick()
+    assert world.row()["state"] == "complete"
+    assert world.vault_versions()["2"]["destroyed"] is False and "secret.destroyed" not in world.event_kinds()
+
+    dev.report(dev_state)
+    world.controller.tick()
+    versions = world.vault_versions()
+    assert versions["2"]["destroyed"] is True and versions["1"]["destroyed"] is False
+    assert world.row()["destroyed"] == [2]
