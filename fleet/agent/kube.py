@@ -16,7 +16,8 @@ import os
 import secrets
 import tempfile
 import threading
-from collections.abc import Iterable
+import time
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import urllib3
@@ -79,6 +80,7 @@ class Kube:
         self.api_client = api_client
         self.request_timeout = request_timeout
         self._dynamic: DynamicClient | None = None
+        self._resources: dict[tuple[str, str], Resource] = {}
         self._lock = threading.RLock()
         # discovery cache private to this instance: the library default is one
         # file per host in /tmp, shared (and stale) across processes. Not created
@@ -125,9 +127,14 @@ class Kube:
     def resource(self, api_version: str, kind: str) -> Resource:
         """Resolve apiVersion/kind; the discoverer refreshes once on a miss (e.g. a new CRD)."""
         with self._lock:
+            cached = self._resources.get((api_version, kind))
+            if cached is not None:
+                return cached
             dynamic = self.dynamic
             try:
-                return dynamic.resources.get(api_version=api_version, kind=kind)
+                resource = dynamic.resources.get(api_version=api_version, kind=kind)
+                self._resources[(api_version, kind)] = resource
+                return resource
             except ResourceNotFoundError:
                 raise UnknownKind(f"the cluster does not serve {kind} in {api_version}", 404, "NotFound") from None
             except DynamicApiError as error:
@@ -137,6 +144,7 @@ class Kube:
 
     def refresh_discovery(self) -> None:
         with self._lock:
+            self._resources.clear()
             if self._dynamic is not None:
                 try:
                     self._dynamic.resources.invalidate_cache()
@@ -230,8 +238,36 @@ class Kube:
         return self.list_objects("v1", "Node")
 
 
+class _ThrottledRefresh:
+    """The kubeconfig loader's token-refresh hook runs before every request and re-reads the
+    proxy environment each time (a large share of a request's client CPU). It refreshes tokens
+    minutes before they expire, so running it every few seconds is as safe."""
+
+    def __init__(self, hook: Callable[[Any], None], every: float) -> None:
+        self.hook = hook
+        self.every = every
+        self._last = -every
+        self._lock = threading.Lock()
+
+    def __call__(self, configuration: Any) -> None:
+        with self._lock:
+            now = time.monotonic()
+            if now - self._last < self.every:
+                return
+            self._last = now
+            self.hook(configuration)
+            installed = getattr(configuration, "refresh_api_key_hook", None)
+            if installed is not self and installed is not None:
+                # the loader re-installs a fresh hook on each refresh: keep throttling that one
+                self.hook = installed
+                configuration.refresh_api_key_hook = self
+
+
 def _api_client(configuration: k8s_client.Configuration, pool_size: int) -> k8s_client.ApiClient:
     configuration.connection_pool_maxsize = max(pool_size, 4)
     # fail fast: the agent's own loop retries, with backoff, on the next cycle
     configuration.retries = 1
+    hook = getattr(configuration, "refresh_api_key_hook", None)
+    if hook is not None:
+        setattr(configuration, "refresh_api_key_hook", _ThrottledRefresh(hook, 10.0))  # noqa: B010
     return k8s_client.ApiClient(configuration)
