@@ -408,12 +408,19 @@ class Demo:
                 )
 
             self.wait_for("the new password to reach prod and roll the payments pods", rolled)
+
+            def complete() -> dict[str, Any] | None:
+                rows = [r for r in self.api("GET", "/v1/admin/secrets") if r["ref"] == VAULT_REF]
+                return rows[0] if rows and rows[0]["state"] == "complete" else None
+
+            self.wait_for("`fleet secrets status` to report the rollout complete", lambda: complete() is not None)
             took = time.monotonic() - started
             self.timings.record("secret rotation rolled out", took)
-            status = self.api("GET", "/v1/admin/secrets")
-            for ref in status:
-                if ref["ref"] == VAULT_REF:
-                    self.say(f"{ref['ref']}: version {ref['current']}, on {ref['onCurrent']}, behind {ref['behind']}")
+            row = complete() or {}
+            self.say(
+                f"`fleet secrets status`: {row.get('ref')} version {row.get('current')} {row.get('state')} "
+                f"on {', '.join(row.get('onCurrent', []))}"
+            )
             self.say(f"rotation reached its target and rolled the consuming Deployment in {took:.1f}s")
 
     def failover(self) -> None:
