@@ -249,6 +249,7 @@ class ClusterState:
             raise errors.ApiError(422, "Invalid", str(error)) from None
         if not isinstance(patched, dict):
             raise errors.bad_request("patch result is not an object")
+        self._check_types(resource_type, patched)
         self._check_strict(resource_type, patched, ctx)
         metadata = patched.get("metadata") or {}
         if metadata.get("name", name) != name:
@@ -289,6 +290,7 @@ class ClusterState:
                 "the namespace of the provided object does not match the namespace sent on the request"
             )
         applied = deep_copy(body)
+        self._check_types(resource_type, applied)
         self._check_strict(resource_type, applied, ctx, apply=True)
         validation.prune_unknown(applied, self._root(resource_type))
         applied["metadata"].pop("managedFields", None)
@@ -552,11 +554,24 @@ class ClusterState:
         obj = deep_copy(body)
         obj["apiVersion"] = resource_type.api_version
         obj["kind"] = resource_type.kind
-        if not isinstance(obj.get("metadata"), dict):
+        if obj.get("metadata") is None:
             obj["metadata"] = {}
+        self._check_types(resource_type, obj)
         self._check_strict(resource_type, obj, ctx)
         validation.prune_unknown(obj, self._root(resource_type))
         return obj
+
+    def _check_types(self, resource_type: ResourceType, obj: Obj) -> None:
+        """Wrong JSON types fail decoding on a real server (400), before any validation."""
+        problems = validation.type_errors(obj, {"type": "object"} if resource_type.custom else self._root(resource_type))
+        if not isinstance(obj.get("metadata"), dict):
+            problems.insert(0, ("metadata", "object", validation.json_type_name(obj.get("metadata"))))
+        if problems:
+            path, expected, actual = problems[0]
+            raise errors.bad_request(
+                f'{resource_type.kind} in version "{resource_type.version}" cannot be handled as a {resource_type.kind}: '
+                f"json: cannot unmarshal {actual} into Go struct field {path} of type {expected}"
+            )
 
     def _check_strict(self, resource_type: ResourceType, obj: Obj, ctx: RequestContext, apply: bool = False) -> None:
         if ctx.field_validation not in ("Strict", "Warn"):

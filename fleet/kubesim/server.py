@@ -10,8 +10,10 @@ import asyncio
 import contextlib
 import hmac
 import json
+import logging
 import random
 import time
+import traceback
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
 from typing import Any
@@ -30,6 +32,8 @@ from fleet.kubesim.storage import ExpiredError, Watcher, WatchEvent
 Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
+
+logger = logging.getLogger(__name__)
 
 MAX_BODY = 3 * 1024 * 1024
 DEFAULT_WATCH_TIMEOUT = 1800.0
@@ -122,6 +126,13 @@ class ClusterApp:
             await self._route(request, receive, send)
         except ApiError as error:
             await self._send_error(send, error)
+        except Exception as error:  # a simulator bug: answer like an apiserver would, keep serving
+            # Only the exception type and frames are logged: messages may quote object data.
+            frames = "".join(traceback.format_tb(error.__traceback__))
+            logger.error("kubesim: internal error on %s %s: %s\n%s", request.method, request.path,
+                         type(error).__name__, frames)  # fmt: skip
+            with contextlib.suppress(Exception):
+                await self._send_error(send, ApiError(500, "InternalError", "Internal error occurred", {}))
 
     async def _read_body(self, receive: Receive, method: str, headers: dict[str, str]) -> bytes:
         # Always drain the request messages, so a later receive() only returns on disconnect.

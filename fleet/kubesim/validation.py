@@ -385,6 +385,29 @@ def prune_unknown(obj: Any, node: Node, top: bool = True) -> None:
             prune_unknown(item, item_node, False)
 
 
+def type_errors(obj: Any, node: Node, path: str = "", top: bool = True) -> list[tuple[str, str, str]]:
+    """(path, expected type, actual type) for values whose JSON type the schema rules out."""
+    node = schema.resolve(node)
+    if node is None or obj is None:
+        return []
+    declared = schema.types_of(node) - {"null"}
+    actual = _type_name(obj)
+    if declared and not any(actual == t or (t == "number" and actual == "integer") for t in declared):
+        return [(path.lstrip("."), " or ".join(sorted(declared)), actual)]
+    found: list[tuple[str, str, str]] = []
+    if isinstance(obj, Mapping):
+        for key, value in obj.items():
+            if top and key in ("apiVersion", "kind"):
+                continue
+            child = schema.object_meta() if top and key == "metadata" else schema.child(node, str(key))
+            found += type_errors(value, child, f"{path}.{key}", top=False)
+    elif isinstance(obj, list):
+        item_node = schema.items(node)
+        for index, item in enumerate(obj):
+            found += type_errors(item, item_node, f"{path}[{index}]", top=False)
+    return found
+
+
 _JSON_TYPES: dict[str, tuple[type, ...]] = {
     "string": (str,),
     "integer": (int,),
@@ -393,6 +416,10 @@ _JSON_TYPES: dict[str, tuple[type, ...]] = {
     "object": (dict,),
     "array": (list,),
 }
+
+
+def json_type_name(value: Any) -> str:
+    return _type_name(value)
 
 
 def _type_name(value: Any) -> str:

@@ -78,6 +78,8 @@ def test_error_statuses(api: httpx.Client) -> None:
     _status(api.post("/api/v1/namespaces/missing/configmaps", json=_configmap("x", "missing")), 404, "NotFound")
     _status(api.patch(f"{CM}/dup", json={}, headers={"Content-Type": "text/plain"}), 415, "UnsupportedMediaType")
     _status(api.patch(f"{CM}/dup", content=b"kind: ConfigMap", headers=APPLY), 400, "BadRequest")  # no fieldManager
+    wrong_type = _status(api.post(CM, json={"metadata": {"name": "typed"}, "data": {"a": 1}}), 400, "BadRequest")
+    assert "cannot unmarshal integer" in wrong_type["message"]
     protobuf = {"Content-Type": "application/vnd.kubernetes.protobuf"}
     _status(api.post(CM, content=b"not protobuf", headers=protobuf), 415, "UnsupportedMediaType")
 
