@@ -4,18 +4,22 @@ from __future__ import annotations
 
 import os
 import secrets
+import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
+import uvicorn
 from fastapi.testclient import TestClient
 
 from fleet.hub.app import create_app
 from fleet.hub.core import Hub
 from fleet.hub.rotation import SecretsController
 from tests.fixtures.gitrepo import FleetRepo
+from tests.fixtures.ports import free_port
 from tests.fixtures.vault import BaoServer
 from tests.hub.helpers import admin, kubeconfig_cluster, make_hub
 from tests.secrets_e2e.helpers import Clock, SimAgent, payments_app, web_app
@@ -113,3 +117,39 @@ def world(
         yield World(fleet_repo, hub, controller, clock, client, vault_server, path, agents)
     finally:
         hub.close()
+
+
+class Served:
+    """Serves ASGI apps with uvicorn on free loopback ports, in threads; `stop()` ends them all."""
+
+    def __init__(self) -> None:
+        self.servers: list[tuple[uvicorn.Server, threading.Thread]] = []
+
+    def __call__(self, app: Any) -> str:
+        port = free_port()
+        # log_config=None: uvicorn's loggers propagate to the root logger, where tests capture them.
+        config = uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, log_level="debug", access_log=True)
+        server = uvicorn.Server(config)
+        thread = threading.Thread(target=server.run, name=f"http-{port}", daemon=True)
+        thread.start()
+        self.servers.append((server, thread))
+        deadline = time.monotonic() + 15
+        while not server.started:
+            assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
+            time.sleep(0.02)
+        return f"http://127.0.0.1:{port}"
+
+    def stop(self) -> None:
+        for server, thread in self.servers:
+            server.should_exit = True
+            thread.join(timeout=10)
+        self.servers.clear()
+
+
+@pytest.fixture
+def serve() -> Iterator[Served]:
+    served = Served()
+    try:
+        yield served
+    finally:
+        served.stop()

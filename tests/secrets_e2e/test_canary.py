@@ -17,14 +17,10 @@ import base64
 import io
 import logging
 import secrets
-import threading
-import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
 import yaml
 from click.testing import CliRunner
 
@@ -35,9 +31,9 @@ from fleet.protocol import SealedSecrets
 from fleet.secrets.envelope import generate_identity
 from fleet.secrets.sops import SopsKeys, encrypt
 from tests.fixtures.gitrepo import FleetRepo
-from tests.fixtures.ports import free_port
 from tests.fixtures.vault import BaoServer
 from tests.hub.helpers import kubeconfig_cluster, make_hub
+from tests.secrets_e2e.conftest import Served
 from tests.secrets_e2e.helpers import SimAgent, payments_app, web_app
 
 SOPS_FILE = "secrets/common/registry.yaml"
@@ -67,41 +63,13 @@ class Recorder:
         self.bodies.append((f"{response.request.method} {response.request.url.path} -> {response.status_code}", response.content))
 
 
-@pytest.fixture
-def served(tmp_path: Path) -> Iterator[dict[str, object]]:
-    holder: dict[str, object] = {}
-    yield holder
-    server = holder.get("server")
-    if isinstance(server, uvicorn.Server):
-        server.should_exit = True
-        thread = holder["thread"]
-        assert isinstance(thread, threading.Thread)
-        thread.join(timeout=10)
-
-
-def serve(app: object, holder: dict[str, object]) -> str:
-    port = free_port()
-    config = uvicorn.Config(
-        app, host="127.0.0.1", port=port, log_config=None, log_level="debug", access_log=True  # type: ignore[arg-type]
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, name="hub-http", daemon=True)
-    thread.start()
-    holder.update(server=server, thread=thread)
-    deadline = time.monotonic() + 15
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.02)
-    return f"http://127.0.0.1:{port}"
-
-
 def test_canary_appears_only_in_the_target_agents_decryption(
     fleet_repo: FleetRepo,
     tmp_path: Path,
     vault_server: BaoServer,
     monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
-    served: dict[str, object],
+    serve: Served,
 ) -> None:
     canary = "canary-" + secrets.token_hex(16)
     rotated = "canary-rotated-" + secrets.token_hex(16)
@@ -162,7 +130,7 @@ def test_canary_appears_only_in_the_target_agents_decryption(
         daemon = HubDaemon(hub)
         assert isinstance(hub.rotation, SecretsController) and hub.rotation is daemon.rotation
         controller = hub.rotation
-        url = serve(daemon.app, served)
+        url = serve(daemon.app)
         recorder = Recorder()
         hooks = {"response": [recorder]}
         admin = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {hub.admin_token}"}, event_hooks=hooks)
@@ -257,12 +225,7 @@ def test_canary_appears_only_in_the_target_agents_decryption(
     finally:
         logging.getLogger().removeHandler(handler)
 
-    server = served["server"]
-    assert isinstance(server, uvicorn.Server)
-    server.should_exit = True
-    thread = served["thread"]
-    assert isinstance(thread, threading.Thread)
-    thread.join(timeout=10)
+    serve.stop()
 
     # ---- the search
     files_open = {p.relative_to(tmp_path).as_posix(): p.read_bytes() for p in data_dir.rglob("*") if p.is_file()}
