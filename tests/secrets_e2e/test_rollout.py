@@ -305,3 +305,22 @@ def test_old_version_waits_for_every_user_of_the_path(world: World) -> None:
     versions = world.vault_versions()
     assert versions["2"]["destroyed"] is True and versions["1"]["destroyed"] is False
     assert world.row()["destroyed"] == [2]
+
+
+def test_the_daemon_runs_the_controller(world: World) -> None:
+    from fleet.hub.daemon import HubDaemon
+    from fleet.hub.rotation import SecretsController
+
+    policy = f"  rotation:\n    - {{ref: '{world.ref}', schedule: '0 3 * * 0'}}\n"
+    world.repo.commit(fleet_files(world.path, FLEET_YAML + policy), "weekly rotation")
+    assert world.hub.reconciler.poll().action == "applied"
+    daemon = HubDaemon(world.hub)
+    assert isinstance(world.hub.rotation, SecretsController) and world.hub.rotation is daemon.rotation
+    daemon.start_background()
+    try:
+        ids = {job.id for job in daemon.scheduler.get_jobs()}
+        assert {"secret-rollouts", "secret-version-poll", f"secret-rotation:{world.ref}"} <= ids
+        weekly = daemon.scheduler.get_job(f"secret-rotation:{world.ref}")
+        assert weekly is not None and weekly.next_run_time.strftime("%A %H:%M") == "Sunday 03:00"
+    finally:
+        daemon.stop_background()
