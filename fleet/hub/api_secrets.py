@@ -11,16 +11,12 @@ from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, Request
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import Field, ValidationError
 from starlette.concurrency import run_in_threadpool
 
-from fleet.hub.app import AdminDep
+from fleet.hub.app import AdminDep, Strict
 from fleet.hub.core import Hub, HubError
 from fleet.hub.rotation import MAX_VALUE_CHARS, SecretsController, SourceStatus, as_utc, version_label
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
 
 
 class RotateRequest(Strict):
