@@ -332,3 +332,52 @@ def test_get_object_reads_without_counting(sim_cluster: SimCluster) -> None:
     assert sim_cluster.get_object("v1", "ConfigMap", "default", "absent") is None
     assert sim_cluster.get_object("example.com/v1", "Nope", "default", "x") is None
     assert sim_cluster.counters()["total"] == 0
+
+
+def test_custom_resource_versions_scale_and_schema(api: httpx.Client) -> None:
+    crd = {"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+           "metadata": {"name": "pools.scale.example.com"},
+           "spec": {"group": "scale.example.com", "scope": "Namespaced",
+                    "names": {"kind": "Pool", "plural": "pools"},
+                    "versions": [
+                        {"name": "v1beta1", "served": True, "storage": False,
+                         "schema": {"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}}},
+                        {"name": "v1", "served": True, "storage": True,
+                         "subresources": {"status": {}, "scale": {"specReplicasPath": ".spec.size",
+                                                                  "statusReplicasPath": ".status.size"}},
+                         "schema": {"openAPIV3Schema": {"type": "object", "properties": {
+                             "spec": {"type": "object", "required": ["size"], "properties": {
+                                 "size": {"type": "integer"},
+                                 "members": {"type": "array", "x-kubernetes-list-type": "map",
+                                             "x-kubernetes-list-map-keys": ["name"],
+                                             "items": {"type": "object", "properties": {
+                                                 "name": {"type": "string"}, "weight": {"type": "integer"}}}}}},
+                             "status": {"type": "object", "properties": {"size": {"type": "integer"}}}}}}},
+                    ]}}  # fmt: skip
+    assert api.post("/apis/apiextensions.k8s.io/v1/customresourcedefinitions", json=crd).status_code == 201
+    deadline = time.monotonic() + 10
+    while api.get("/apis/scale.example.com/v1").status_code != 200 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    established = api.get("/apis/apiextensions.k8s.io/v1/customresourcedefinitions/pools.scale.example.com").json()
+    assert {c["type"]: c["status"] for c in established["status"]["conditions"]} == {"NamesAccepted": "True", "Established": "True"}
+    assert api.get("/apis/scale.example.com").json()["preferredVersion"]["version"] == "v1"
+    base = "/apis/scale.example.com/v1/namespaces/default/pools"
+    pool = {"apiVersion": "scale.example.com/v1", "kind": "Pool", "metadata": {"name": "p"},
+            "spec": {"size": 1, "members": [{"name": "a", "weight": 1}]}}  # fmt: skip
+    assert api.post(base, json=pool).status_code == 201
+    invalid = api.post(base, json={**pool, "metadata": {"name": "bad"}, "spec": {"size": "big"}})
+    assert invalid.status_code == 422 and invalid.json()["details"]["causes"][0]["field"] == "spec.size"
+    # the same object through the other served version
+    assert api.get("/apis/scale.example.com/v1beta1/namespaces/default/pools/p").json()["apiVersion"] == "scale.example.com/v1beta1"
+    # list-map members merge by key under server-side apply
+    other = {"apiVersion": "scale.example.com/v1", "kind": "Pool", "metadata": {"name": "p"},
+             "spec": {"members": [{"name": "b", "weight": 2}]}}  # fmt: skip
+    merged = api.patch(f"{base}/p", params={"fieldManager": "second"}, content=json.dumps(other), headers=APPLY).json()
+    assert [m["name"] for m in merged["spec"]["members"]] == ["a", "b"]
+    scale = api.get(f"{base}/p/scale").json()
+    assert scale["kind"] == "Scale" and scale["spec"]["replicas"] == 1
+    api.patch(f"{base}/p/scale", json={"spec": {"replicas": 4}}, headers=MERGE)
+    assert api.get(f"{base}/p").json()["spec"]["size"] == 4
+    # deleting the CRD removes its objects and its API
+    assert api.delete("/apis/apiextensions.k8s.io/v1/customresourcedefinitions/pools.scale.example.com").status_code == 200
+    assert api.get("/apis/scale.example.com/v1").status_code == 404
