@@ -159,7 +159,7 @@ def test_failing_editor_changes_nothing(repo: Path, monkeypatch: pytest.MonkeyPa
     assert path.read_bytes() == before
 
 
-def test_group_leaves_room_for_hub_commands() -> None:
+def test_group_has_file_and_hub_commands() -> None:
     from fleet.cli.secrets import secrets
 
-    assert set(secrets.commands) == {"encrypt", "decrypt", "edit"}
+    assert set(secrets.commands) == {"encrypt", "decrypt", "edit", "rotate", "status"}
