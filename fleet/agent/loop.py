@@ -153,6 +153,8 @@ class Agent:
         self.applied_digest: str | None = None
         self.applied_revision: str | None = None
         self.needs_apply = False
+        # after an apply with object errors, retry on the drift interval rather than every poll
+        self.retry_apply_at: float | None = None
         self.prune_pending = False  # the last prune was refused or failed: retried on the drift interval
         self.apply_errors: list[str] = []
         self.inventory: dict[str, str] | None = None
@@ -187,7 +189,8 @@ class Agent:
             outcome.errors.append(f"agent state not persisted: {self.redactor.redact(str(error))}")
             outcome.fetched, outcome.hub_answered, objects = "error", False, None
         just_applied = False
-        if reachable and self.desired is not None and (objects is not None or self.needs_apply):
+        retry_due = self.retry_apply_at is None or self.clock() >= self.retry_apply_at or bool(check_drift)
+        if reachable and self.desired is not None and (objects is not None or (self.needs_apply and retry_due)):
             if objects is None:
                 objects = self._materialize(self.desired, outcome)
             if objects is not None:
@@ -399,6 +402,11 @@ class Agent:
             self._fenced = True
             log.warning("fenced", extra=fields(epoch=desired.epoch, highest=state.max_epoch, digest=desired.digest))
             return None
+        if self.desired is not None and desired.digest == self.desired.digest:
+            # the hub ignored If-None-Match: same content, nothing to do
+            outcome.fetched = "unchanged"
+            self.desired = desired
+            return None
         objects = self._materialize(desired, outcome)
         if objects is None:
             outcome.fetched = "refused"
@@ -410,10 +418,11 @@ class Agent:
             except (KubeError, OSError) as error:
                 outcome.errors.append(f"cannot persist the fencing epoch: {error}")
         outcome.fetched = "new"
-        if self.desired is not None and self.desired.digest != desired.digest:
+        if self.desired is not None:
             self.previous_desired = self.desired
         self.desired = desired
         self.needs_apply = True
+        self.retry_apply_at = None
         self._save_cache()
         log.info("desired", extra=fields(revision=desired.revision, digest=desired.digest, objects=len(desired.objects)))
         return objects
@@ -450,12 +459,14 @@ class Agent:
         self.drifted = set()
         if result.succeeded:
             self.needs_apply = False
+            self.retry_apply_at = None
             self.apply_errors = []
             self.applied_digest, self.applied_revision = desired.digest, desired.revision
             self._prune(result.applied, outcome)
             self._save_cache()
         else:
             outcome.apply_failed = True
+            self.retry_apply_at = None if result.unreachable else self.clock() + desired.driftInterval
             self.apply_errors = result.errors[:100]
             outcome.errors.extend(self.apply_errors)
             self._remember_applied(result)

@@ -174,10 +174,19 @@ def test_failed_apply_prunes_nothing(env: Harness) -> None:
     assert env.live(bundle.configmap()) is not None
     report = env.hub.last_report(env.cluster)
     assert report.phase == "Failed" and any("Gadget" in e for e in report.errors)
-    # the failed apply is retried on the next cycle, even though the hub answers 304
+    # the failed apply is retried on the drift interval (not every poll), though the hub answers 304
+    env.sim.reset_counters()
+    waiting = agent.run_once()
+    assert waiting.fetched == "unchanged" and not waiting.applied and env.writes() == 0
+    env.clock.advance(31)
     again = agent.run_once()
     assert again.fetched == "unchanged" and again.applied and again.apply_failed
     assert env.live(bundle.configmap()) is not None
+    # fixed in the hub: applied, and only now pruned
+    env.hub.set_desired(env.cluster, [o for o in objects if o["kind"] != "ConfigMap"], revision="r3")
+    fixed = agent.run_once()
+    assert not fixed.apply_failed and fixed.pruned == [bundle.key(bundle.configmap())]
+    assert env.hub.last_report(env.cluster).phase in ("Applied", "Progressing")
 
 
 def test_hub_error_prunes_nothing_and_keeps_last_good_state(env: Harness) -> None:
