@@ -104,6 +104,8 @@ class Controllers:
             "apps/DaemonSet": self._reconcile_daemonset,
             "batch/Job": self._reconcile_job,
             "/PersistentVolumeClaim": self._reconcile_pvc,
+            "/Service": self._reconcile_load_balancer,
+            "networking.k8s.io/Ingress": self._reconcile_load_balancer,
             "apiextensions.k8s.io/CustomResourceDefinition": self._reconcile_crd,
         }.get(kind)
         metadata = obj["metadata"]
@@ -446,6 +448,23 @@ class Controllers:
         storage = ((spec.get("resources") or {}).get("requests") or {}).get("storage", "1Gi")
         status = {"phase": "Bound", "accessModes": list(spec.get("accessModes") or ["ReadWriteOnce"]),
                   "capacity": {"storage": storage}}  # fmt: skip
+        self._write_status(resource_type, live, status)
+
+    # LoadBalancer Services and Ingresses get an address, as a cloud or ingress controller gives -------
+    def _reconcile_load_balancer(self, resource_type: ResourceType, namespace: str, name: str) -> None:
+        live = self._live(resource_type, namespace, name)
+        if live is None or live["metadata"].get("deletionTimestamp"):
+            return
+        if resource_type.kind == "Service" and (live.get("spec") or {}).get("type") != "LoadBalancer":
+            return
+        status = dict(live.get("status") or {})
+        if (status.get("loadBalancer") or {}).get("ingress"):
+            return
+        digest = int(hashlib.sha256(f"{namespace}/{name}".encode()).hexdigest()[:4], 16)
+        address = {"ip": f"172.18.{200 + digest % 50}.{digest % 250 + 1}"}
+        if resource_type.kind == "Service":
+            address["ipMode"] = "VIP"
+        status["loadBalancer"] = {"ingress": [address]}
         self._write_status(resource_type, live, status)
 
     # CRDs ------------------------------------------------------------------------------------

@@ -83,6 +83,12 @@ def test_controllers_bring_workloads_to_ready(sim_cluster: SimCluster) -> None:
                           and p["status"].get("phase") == "Bound" and p)  # fmt: skip
         assert bound["status"]["capacity"] == {"storage": "5Gi"} and bound["spec"]["storageClassName"] == "standard"
 
+        service = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "public"},
+                   "spec": {"type": "LoadBalancer", "selector": {"app": "dep"}, "ports": [{"port": 80}]}}  # fmt: skip
+        assert api.post("/api/v1/namespaces/default/services", json=service).status_code == 201
+        _wait_for(lambda: ((sim_cluster.get_object("v1", "Service", "default", "public") or {})
+                           .get("status", {}).get("loadBalancer", {}).get("ingress")))  # fmt: skip
+
         # scaling converges to the new count
         api.patch("/apis/apps/v1/namespaces/default/deployments/dep/scale", json={"spec": {"replicas": 4}},
                   headers={"Content-Type": "application/merge-patch+json"})  # fmt: skip
