@@ -231,8 +231,8 @@ class Agent:
             stop.wait(self.next_delay())
 
     def next_delay(self) -> float:
-        """Seconds to the next cycle: the poll interval (±10% jitter), shorter when backing off
-        after hub errors, and never past the next drift check."""
+        """Seconds to the next cycle: the poll interval with ±10% jitter; after hub errors an
+        exponential backoff from 1 s up to four poll intervals; never past the next drift check."""
         poll = float(self.desired.pollInterval if self.desired else self.config.default_poll_interval)
         delay = poll
         if self.hub_failures:
