@@ -322,7 +322,12 @@ def parse_managed_fields(entries: Iterable[Mapping[str, Any]] | None) -> list[Ma
 
 
 def render_managed_fields(entries: list[ManagerEntry]) -> list[dict[str, Any]]:
-    return [entry.to_dict() for entry in entries if entry.fields]
+    """Encoded entries in the real server's order: Apply before Update, then oldest first."""
+    kept = sorted(
+        (entry for entry in entries if entry.fields),
+        key=lambda e: (e.operation, e.time, e.manager, e.api_version, e.subresource),
+    )
+    return [entry.to_dict() for entry in kept]
 
 
 def same_ownership(a: list[ManagerEntry], b: list[ManagerEntry]) -> bool:
