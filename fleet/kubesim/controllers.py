@@ -89,9 +89,6 @@ class Controllers:
         self._timers.clear()
         self._deadline_at.clear()
 
-    def pending(self) -> int:
-        return len(self._timers)
-
     # events from the API -----------------------------------------------------------------
     def on_write(self, resource_type: ResourceType, obj: Obj, old: Obj | None) -> None:
         if resource_type.custom:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import random
-import string
 import sys
 import uuid
 from typing import Any
@@ -88,6 +87,3 @@ def human_duration(seconds: float) -> str:
         return f"{days // 365}y{rest}d" if rest else f"{days // 365}y"
     return f"{hours // 24 // 365}y"
 
-
-def random_name(prefix: str) -> str:
-    return prefix + "".join(random.choice(string.ascii_lowercase) for _ in range(5))

@@ -206,12 +206,6 @@ class Registry:
     def types(self) -> Iterator[ResourceType]:
         return iter(list(self._by_path.values()))
 
-    def storage_keys(self) -> set[str]:
-        return {resource_type.storage_key for resource_type in self._by_path.values()}
-
-    def has_group_version(self, group: str, version: str) -> bool:
-        return any(t.group == group and t.version == version for t in self._by_path.values())
-
     # CRDs ----------------------------------------------------------------
     def register_custom(self, crd_name: str, types: Iterable[ResourceType]) -> None:
         self.unregister_custom(crd_name)

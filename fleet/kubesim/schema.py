@@ -18,7 +18,6 @@ Node = Mapping[str, Any] | None
 
 _PREFERRED_SCHEMA_VERSION = "v1.32.0-local-strict"
 _REF_PREFIX = "#/$defs/"
-_EMPTY: Mapping[str, Any] = {}
 
 
 def _schema_dir() -> Path:
@@ -180,5 +179,3 @@ def item_key(keys: tuple[str, ...], item: Mapping[str, Any]) -> tuple[tuple[str,
             result.append((key, "TCP"))
     return tuple(result)
 
-
-EMPTY_NODE = _EMPTY

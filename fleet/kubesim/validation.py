@@ -408,16 +408,6 @@ def type_errors(obj: Any, node: Node, path: str = "", top: bool = True) -> list[
     return found
 
 
-_JSON_TYPES: dict[str, tuple[type, ...]] = {
-    "string": (str,),
-    "integer": (int,),
-    "number": (int, float),
-    "boolean": (bool,),
-    "object": (dict,),
-    "array": (list,),
-}
-
-
 def json_type_name(value: Any) -> str:
     return _type_name(value)
 
