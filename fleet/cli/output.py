@@ -34,7 +34,8 @@ def console() -> Console:
     """Terminal width on a terminal; wide when piped, so tables are not folded at 80 columns."""
     if sys.stdout.isatty():
         return Console(highlight=False, soft_wrap=False)
-    return Console(highlight=False, soft_wrap=False, width=int(os.environ.get("COLUMNS", "200")))
+    columns = os.environ.get("COLUMNS", "")
+    return Console(highlight=False, soft_wrap=False, width=max(int(columns) if columns.isdigit() else 0, 250))
 
 
 def emit_data(data: Any, output: str) -> None:
