@@ -108,3 +108,25 @@ def run(
         runner.close()
         hub.close()
         kube.close()
+
+
+@agent.command("install")
+@click.argument("cluster")
+@click.option("--agent-hub-url", default=None, help="URL the in-cluster agent uses to reach the hub (default: the hub's)")
+@click.option("--image", default=None, help="agent image (default: the fleet image of this version)")
+@click.option("--hub", "hub_url", envvar="FLEET_HUB", default=None, help="hub URL for this command")
+@click.option("--data-dir", type=click.Path(path_type=Path, file_okay=False), envvar="FLEET_DATA_DIR", default=None)
+def install(cluster: str, agent_hub_url: str | None, image: str | None, hub_url: str | None, data_dir: Path | None) -> None:
+    """Install the agent in CLUSTER once, through the hub's provider credentials.
+
+    Renders deploy/agent/ (namespace, service account, least-privilege RBAC, a one-time
+    bootstrap token Secret, Deployment) and applies it; the agent then pulls everything else.
+    """
+    from fleet.cli.client import HubClient
+
+    result = HubClient.from_options(hub_url, data_dir).post(
+        f"/v1/admin/clusters/{cluster}/install", {"hubUrl": agent_hub_url, "image": image}
+    )
+    for key in result["applied"]:
+        click.echo(f"applied {key}")
+    click.echo(f"agent installed in {cluster}; it bootstraps with a one-time token and then pulls its desired state")
