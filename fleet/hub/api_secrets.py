@@ -142,6 +142,7 @@ def list_secrets(hub: AdminDep) -> list[SecretStatusRow]:
 )
 async def rotate_secret(request: Request, hub: AdminDep) -> RotateResponse:
     """Write a new Vault version (generated, or the given value) and roll it out at once."""
+    hub.require_leader()
     try:
         body = RotateRequest.model_validate_json(await request.body())
     except ValidationError as exc:

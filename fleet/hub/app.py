@@ -222,6 +222,7 @@ class InstallResponse(Strict):
 
 @admin.post("/clusters/{name}/install", response_model=InstallResponse)
 async def install_agent(name: str, body: InstallRequest, hub: AdminDep) -> InstallResponse:
+    hub.require_leader()
     applied = await run_in_threadpool(hub.install_agent, name, body.hubUrl, body.image)
     return InstallResponse(cluster=name, applied=applied)
 
@@ -235,6 +236,7 @@ class RecoverResponse(Strict):
 @admin.post("/clusters/{name}/recover", response_model=RecoverResponse)
 async def recover_cluster(name: str, body: InstallRequest, hub: AdminDep) -> RecoverResponse:
     """Re-bootstrap the agent of a cluster that lost everything; it then restores the cluster from Git."""
+    hub.require_leader()
     method, applied = await run_in_threadpool(hub.recover, name, body.hubUrl, body.image)
     return RecoverResponse(cluster=name, method=method, applied=applied)
 
@@ -257,6 +259,7 @@ def source_status(hub: AdminDep) -> SourceRow:
 @admin.post("/source/accept", response_model=SyncResponse)
 async def source_accept(body: AcceptRequest, hub: AdminDep) -> SyncResponse:
     """Let a held revision (force-push, large inventory shrink) through, then poll at once."""
+    hub.require_leader()
     sha = body.sha
     state = hub.store.source_state()
     for candidate in (state.held_sha, state.remote_sha):
@@ -273,6 +276,7 @@ async def source_accept(body: AcceptRequest, hub: AdminDep) -> SyncResponse:
 @admin.post("/source/sync", response_model=SyncResponse)
 async def source_sync(hub: AdminDep) -> SyncResponse:
     """Poll the fleet repo now."""
+    hub.require_leader()
     result = await run_in_threadpool(hub.reconciler.poll)
     return SyncResponse(action=result.action, sha=result.sha, message=result.message, problems=result.problems)
 
@@ -301,12 +305,14 @@ def failover_groups(hub: AdminDep) -> list[FailoverGroupRow]:
 
 @admin.post("/failover/{group}", response_model=FailoverResponse)
 async def failover(group: str, body: FailoverRequest, hub: AdminDep) -> FailoverResponse:
+    hub.require_leader()
     state = await run_in_threadpool(_controller(hub).failover, group, body.to)
     return FailoverResponse(group=group, active=state.active, epoch=state.epoch, reason=state.reason)
 
 
 @admin.post("/failback/{group}", response_model=FailoverResponse)
 async def failback(group: str, hub: AdminDep) -> FailoverResponse:
+    hub.require_leader()
     state = await run_in_threadpool(_controller(hub).failback, group)
     return FailoverResponse(group=group, active=state.active, epoch=state.epoch, reason=state.reason)
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import secrets as token_generator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -131,6 +132,14 @@ class Hub:
         self.failover: Any = None  # the FailoverController, attached by the daemon
         self.rotation: Any = None  # the SecretsController, attached by the daemon
         self.dispatcher: Any = None  # the local Dispatcher, when the hub runs agents itself
+        self.is_leader: Callable[[], bool] = lambda: True  # replaced by the daemon's leadership
+
+    def require_leader(self) -> None:
+        """Changes that run jobs (sync, failover, rotation, recovery) happen on the leading replica only."""
+        if not self.is_leader():
+            raise HubError(
+                503, "this hub replica is not the leader; send the request to the leader", {"Retry-After": "2"}
+            )
 
     def close(self) -> None:
         self.store.close()

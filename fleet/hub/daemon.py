@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import IO, Any
 
 import uvicorn
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -14,18 +14,31 @@ from fastapi import FastAPI
 from fleet.hub import datadir
 from fleet.hub.app import create_app
 from fleet.hub.core import Hub
+from fleet.hub.leader import Leadership, leadership_for, lock_data_dir
 
 log = logging.getLogger("fleet.hub")
 
 REGISTRATION_REFRESH_SECONDS = 300
 
 
+LEADERSHIP_CHECK_SECONDS = 2.0
+
+
 class HubDaemon:
+    """One hub replica. Every replica serves the API; the jobs on `scheduler` run on the leader only
+    (see fleet.hub.leader), while `replica_jobs` run everywhere (leadership, following the revision
+    in force, Vault token renewal)."""
+
     def __init__(self, hub: Hub) -> None:
         self.hub = hub
-        self.scheduler = BackgroundScheduler(
-            timezone=UTC, job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 60}
-        )
+        defaults = {"coalesce": True, "max_instances": 1, "misfire_grace_time": 60}
+        self.scheduler = BackgroundScheduler(timezone=UTC, job_defaults=defaults)
+        self.replica_jobs = BackgroundScheduler(timezone=UTC, job_defaults=defaults)
+        self.leadership: Leadership = leadership_for(hub.store.engine)
+        self.leading = False
+        self._demote_hooks: list[Callable[[], None]] = []
+        self._data_dir_lock: IO[str] | None = None
+        hub.is_leader = lambda: self.leading
         self.app: FastAPI = create_app(hub, trigger_poll=self.trigger_poll)
         self._poll_interval = 0
         self._server: uvicorn.Server | None = None
@@ -47,6 +60,37 @@ class HubDaemon:
 
     def add_shutdown_hook(self, hook: Callable[[], None]) -> None:
         self._shutdown_hooks.append(hook)
+
+    def add_demote_hook(self, hook: Callable[[], None]) -> None:
+        """Called when this replica stops leading (e.g. local dispatch stops its agents)."""
+        self._demote_hooks.append(hook)
+
+    def check_leadership(self) -> None:
+        leading = self.leadership.check()
+        if leading and not self.leading:
+            self.leading = True
+            self.hub.reconciler.restore()
+            self.hub.store.add_event("hub.leader", f"hub replica {self.hub.config.url} now runs the scheduled jobs")
+            log.info("this replica now leads")
+            self.scheduler.resume()
+        elif not leading and self.leading:
+            self.leading = False
+            self.scheduler.pause()
+            log.warning("this replica lost leadership; scheduled jobs paused")
+            for hook in self._demote_hooks:
+                try:
+                    hook()
+                except Exception:
+                    log.exception("demote hook failed")
+
+    def follow(self) -> None:
+        """Followers keep the revision in force checked out, to serve sealed secrets from it."""
+        if self.leading:
+            return
+        current = self.hub.reconciler.current
+        in_force = self.hub.store.source_state().current_sha
+        if in_force and (current is None or current.sha != in_force):
+            self.hub.reconciler.restore()
 
     def poll(self) -> None:
         try:
@@ -75,6 +119,7 @@ class HubDaemon:
 
     def start_background(self) -> None:
         """Restore the revision in force and start the scheduled jobs (not the HTTP server)."""
+        self._data_dir_lock = lock_data_dir(self.hub.data_dir)
         self.hub.reconciler.restore()
         self._poll_interval = self.hub.poll_interval
         self.scheduler.add_job(
@@ -84,14 +129,24 @@ class HubDaemon:
             self.refresh_registrations, "interval", seconds=REGISTRATION_REFRESH_SECONDS, id="registration-refresh"
         )
         self.scheduler.add_job(self.hub.store.purge_expired_tokens, "interval", hours=1, id="token-purge")
-        self.scheduler.add_job(self.hub.secrets.maintain, "interval", seconds=30, id="vault-token-renewal")
         for install in self._extra_jobs:
             install(self)
-        self.scheduler.start()
+        self.scheduler.start(paused=True)
+        self.check_leadership()
+        self.replica_jobs.add_job(self.check_leadership, "interval", seconds=LEADERSHIP_CHECK_SECONDS, id="leadership")
+        self.replica_jobs.add_job(self.follow, "interval", seconds=LEADERSHIP_CHECK_SECONDS, id="follow")
+        self.replica_jobs.add_job(self.hub.secrets.maintain, "interval", seconds=30, id="vault-token-renewal")
+        self.replica_jobs.start()
 
     def stop_background(self) -> None:
+        if self.replica_jobs.running:
+            self.replica_jobs.shutdown(wait=True)
         if self.scheduler.running:
             self.scheduler.shutdown(wait=True)
+        self.leadership.close()
+        if self._data_dir_lock is not None:
+            self._data_dir_lock.close()
+            self._data_dir_lock = None
         for hook in self._shutdown_hooks:
             try:
                 hook()

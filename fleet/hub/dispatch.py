@@ -291,6 +291,7 @@ def install_local_dispatch(daemon: object, mode: str = "local") -> Dispatcher:
 
     daemon.add_job_installer(install)
     daemon.add_shutdown_hook(dispatcher.stop_all)
+    daemon.add_demote_hook(dispatcher.stop_all)  # the new leader's dispatcher takes over
     daemon.dispatcher = dispatcher
     daemon.hub.dispatcher = dispatcher
     return dispatcher

@@ -123,7 +123,12 @@ class Reconciler:
         if not state.current_sha:
             return
         try:
-            root = self._checkout(state.current_sha)
+            try:
+                root = self._checkout(state.current_sha)
+            except SourceError:
+                # a fresh data dir (a new replica, a rebuilt host) has not fetched yet
+                self.source.fetch()
+                root = self._checkout(state.current_sha)
             self.current = LoadedRevision(state.current_sha, root, load_inventory(root))
         except (FleetError, OSError) as exc:
             log.warning("could not restore revision %s: %s", state.current_sha[:12], exc)

@@ -122,7 +122,7 @@ def test_automatic_failover_dns_fencing_and_failback(
     try:
         eventually(lambda: available(east, 2), timeout=45, what="payments on the primary")
         assert west.get_object("apps/v1", "Deployment", "payments", "payments") is None  # cold standby
-        assert west.get_object("v1", "Secret", "web", "registry-credentials") is not None  # SOPS secret everywhere
+        eventually(lambda: west.get_object("v1", "Secret", "web", "registry-credentials"), what="SOPS secret on west")
 
         # The primary's API goes down: within the threshold the apps run healthy on the standby.
         east.faults.api_down(True)
@@ -218,7 +218,7 @@ def test_recovery_from_git(
             lambda: two.get_object("v1", "Secret", "web", "registry-credentials"), timeout=45, what="secret on two"
         )
         assert set(secret["data"]) == {"REGISTRY_USER", "REGISTRY_TOKEN"}
-        assert two.get_object("v1", "ConfigMap", "web", "c5") is not None
+        eventually(lambda: two.get_object("v1", "ConfigMap", "web", "c5"), what="config on two")
 
         # A cluster that lost everything is rebuilt from Git by `fleet recover`.
         one.wipe()
@@ -226,7 +226,7 @@ def test_recovery_from_git(
         result = CliRunner().invoke(main, ["recover", one.name], env={"FLEET_HUB": hub.url, "FLEET_TOKEN": hub.hub.admin_token})
         assert result.exit_code == 0, result.output
         eventually(lambda: one.get_object("v1", "Secret", "web", "registry-credentials"), timeout=45, what="one rebuilt")
-        assert one.get_object("v1", "ConfigMap", "web", "c5") is not None
+        eventually(lambda: one.get_object("v1", "ConfigMap", "web", "c5"), what="one's config rebuilt")
         snapshot = {name: two.get_object("v1", "ConfigMap", "web", name) for name in ("c0", "c5")}
     finally:
         hub.stop()
