@@ -54,6 +54,9 @@ def hub() -> None:
 @click.option("--trusted-key", "trusted_keys", multiple=True, help="trusted signing key fingerprint (repeatable)")
 @click.option("--gnupghome", type=click.Path(path_type=Path, file_okay=False), envvar="GNUPGHOME", default=None)
 @click.option("--fetch-timeout", type=float, default=60.0, show_default=True)
+@click.option("--tls-cert", type=click.Path(path_type=Path, dir_okay=False, exists=True), default=None,
+              help="serve HTTPS with this certificate (PEM); agents take the CA with --hub-ca")
+@click.option("--tls-key", type=click.Path(path_type=Path, dir_okay=False, exists=True), default=None)
 @click.option("--log-level", default="info", show_default=True)
 def run(
     repo: str,
@@ -68,10 +71,14 @@ def run(
     trusted_keys: tuple[str, ...],
     gnupghome: Path | None,
     fetch_timeout: float,
+    tls_cert: Path | None,
+    tls_key: Path | None,
     log_level: str,
 ) -> None:
     """Run the hub until interrupted."""
     configure_logging(log_level)
+    if (tls_cert is None) != (tls_key is None):
+        raise click.UsageError("--tls-cert and --tls-key go together")
     from fleet.hub.core import Hub, HubConfig
     from fleet.hub.daemon import HubDaemon
 
@@ -90,6 +97,8 @@ def run(
         gnupghome=gnupghome,
         fetch_timeout=fetch_timeout,
         public_url=public_url,
+        tls_cert=tls_cert,
+        tls_key=tls_key,
     )
     hub_instance = Hub(config)
     for handler in logging.getLogger().handlers:

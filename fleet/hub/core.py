@@ -72,11 +72,14 @@ class HubConfig:
     https_token: str | None = field(default=None, repr=False)
     ssh_key_file: Path | None = None
     max_body_bytes: int = 8 * 1024 * 1024
-    public_url: str | None = None  # how agents reach the hub; default http://<listen>
+    public_url: str | None = None  # how agents reach the hub; default http(s)://<listen>
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
 
     @property
     def url(self) -> str:
-        return self.public_url or f"http://{self.listen}"
+        scheme = "https" if self.tls_cert else "http"
+        return self.public_url or f"{scheme}://{self.listen}"
 
 
 class HubError(Exception):

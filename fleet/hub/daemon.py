@@ -166,6 +166,8 @@ class HubDaemon:
             access_log=False,
             limit_concurrency=500,
             timeout_keep_alive=30,
+            ssl_certfile=str(self.hub.config.tls_cert) if self.hub.config.tls_cert else None,
+            ssl_keyfile=str(self.hub.config.tls_key) if self.hub.config.tls_key else None,
         )
         self._server = uvicorn.Server(config)
         self.start_background()

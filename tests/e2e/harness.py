@@ -31,7 +31,15 @@ class RunningHub:
         host, _, port = config.listen.rpartition(":")
         self.port = int(port)
         self.server = uvicorn.Server(
-            uvicorn.Config(self.daemon.app, host=host, port=self.port, log_level="warning", access_log=False)
+            uvicorn.Config(
+                self.daemon.app,
+                host=host,
+                port=self.port,
+                log_level="warning",
+                access_log=False,
+                ssl_certfile=str(config.tls_cert) if config.tls_cert else None,
+                ssl_keyfile=str(config.tls_key) if config.tls_key else None,
+            )
         )
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
@@ -43,7 +51,7 @@ class RunningHub:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return self.config.url
 
     def start(self) -> RunningHub:
         self.daemon.start_background()
