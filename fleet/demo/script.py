@@ -240,7 +240,7 @@ class Demo:
 
     def start_services(self) -> None:
         with self.step("Starting a dev Vault (OpenBao) and a local AWS (moto) for Route53"):
-            self.vault = DevVault(self.base / "vault").start(transit_key=None)
+            self.vault = DevVault(self.base / "vault").start(transit=False)
             self.stack.callback(self.vault.stop)
             # The application's database password lives only in Vault.
             self.vault.client().secrets.kv.v2.create_or_update_secret(

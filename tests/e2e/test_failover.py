@@ -8,10 +8,8 @@ from __future__ import annotations
 
 import json
 import shutil
-import threading
 import time
 from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -19,10 +17,10 @@ import pytest
 from click.testing import CliRunner
 
 from fleet.cli import main
+from fleet.demo.script import WebhookReceiver
 from tests.e2e.conftest import cluster_file
 from tests.e2e.harness import RunningHub, eventually
 from tests.fixtures.gitrepo import FleetRepo
-from tests.fixtures.ports import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -38,25 +36,6 @@ PAYMENTS = {
         f"---\napiVersion: v1\nkind: ConfigMap\nmetadata: {{name: c{i}}}\ndata: {{a: b}}\n" for i in range(6)
     ),
 }
-
-
-class Receiver:
-    def __init__(self) -> None:
-        self.messages: list[dict[str, Any]] = []
-        outer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                outer.messages.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
-                self.send_response(204)
-                self.end_headers()
-
-            def log_message(self, *args: Any) -> None:
-                return
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", free_port()), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
 
 
 def settings(zone: str, east: str, west: str, webhook: str, policy: str = "auto") -> str:
@@ -103,7 +82,7 @@ def test_automatic_failover_dns_fencing_and_failback(
 ) -> None:
     (east, east_kc), (west, west_kc) = make_clusters("east", "west")
     zone = moto_endpoint.create_hosted_zone("fleet.test.")
-    receiver = Receiver()
+    receiver = WebhookReceiver().start()
     copy_sops_example(fleet_repo)
     fleet_repo.commit(
         {
@@ -158,6 +137,7 @@ def test_automatic_failover_dns_fencing_and_failback(
         assert record_value(moto_endpoint, zone) == "east.lb.test"
     finally:
         hub.stop()
+        receiver.stop()
 
 
 @pytest.mark.slow
