@@ -38,7 +38,6 @@ class HubDaemon:
         self.leading = False
         self._demote_hooks: list[Callable[[], None]] = []
         self._data_dir_lock: IO[str] | None = None
-        hub.is_leader = lambda: self.leading
         self.app: FastAPI = create_app(hub, trigger_poll=self.trigger_poll)
         self._poll_interval = 0
         self._server: uvicorn.Server | None = None
@@ -120,6 +119,7 @@ class HubDaemon:
     def start_background(self) -> None:
         """Restore the revision in force and start the scheduled jobs (not the HTTP server)."""
         self._data_dir_lock = lock_data_dir(self.hub.data_dir)
+        self.hub.is_leader = lambda: self.leading
         self.hub.reconciler.restore()
         self._poll_interval = self.hub.poll_interval
         self.scheduler.add_job(
