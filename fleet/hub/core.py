@@ -136,6 +136,7 @@ class Hub:
         self.rotation: Any = None  # the SecretsController, attached by the daemon
         self.dispatcher: Any = None  # the local Dispatcher, when the hub runs agents itself
         self.is_leader: Callable[[], bool] = lambda: True  # replaced by the daemon's leadership
+        self._seal_errors: dict[str, str] = {}  # last sealing error per cluster, to report each once
 
     def require_leader(self) -> None:
         """Changes that run jobs (sync, failover, rotation, recovery) happen on the leading replica only."""
@@ -272,13 +273,17 @@ class Hub:
             raise HubError(503, "the hub has not loaded a revision yet", {"Retry-After": "10"})
         resolver = self.secrets.resolver(current.inventory, needs_vault(sources))
         try:
-            return resolver.seal_with_versions(cluster, sources, record.agent_public_key)
+            sealed = resolver.seal_with_versions(cluster, sources, record.agent_public_key)
         except SecretError as exc:
             # The agent keeps its last good state; the error names the source, never a value.
             message = f"secrets for {cluster} could not be resolved: {exc}"
-            if record.last_error != message:
+            if self._seal_errors.get(cluster) != message:
+                self._seal_errors[cluster] = message
                 self.store.add_event("secrets.unavailable", message, severity="error", cluster=cluster)
             raise HubError(503, message, {"Retry-After": "15"}) from None
+        if self._seal_errors.pop(cluster, None) is not None:
+            self.store.add_event("secrets.available", f"secrets for {cluster} resolve again", cluster=cluster)
+        return sealed
 
     def report_status(self, cluster: str, report: StatusReport) -> None:
         before = self.store.cluster(cluster)

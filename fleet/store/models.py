@@ -39,7 +39,7 @@ class ClusterRecord(SQLModel, table=True):
     removed_at: datetime | None = _ts()
     # agent
     agent_public_key: str | None = None
-    agent_credential_hash: str | None = Field(default=None, max_length=128)
+    agent_credential_hash: str | None = Field(default=None, max_length=128, index=True)  # looked up per agent request
     agent_version: str | None = None
     agent_last_seen: datetime | None = _ts()
     agent_bootstrapped_at: datetime | None = _ts()

@@ -64,6 +64,11 @@ def upgrade() -> None:
         sa.Column("status_updated_at", sa.DateTime(timezone=True), nullable=True),
         sa.PrimaryKeyConstraint("name"),
     )
+    with op.batch_alter_table("clusters", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_clusters_agent_credential_hash"), ["agent_credential_hash"], unique=False
+        )
+
     op.create_table(
         "desired",
         sa.Column("cluster", sa.String(length=63), nullable=False),
@@ -173,6 +178,9 @@ def downgrade() -> None:
 
     op.drop_table("events")
     op.drop_table("desired")
+    with op.batch_alter_table("clusters", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_clusters_agent_credential_hash"))
+
     op.drop_table("clusters")
     with op.batch_alter_table("bootstrap_tokens", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_bootstrap_tokens_cluster"))
