@@ -232,6 +232,9 @@ class KubeconfigFileProvider:
         return self._cache.get(spec.name, version, lambda: self._fetch_access(spec))
 
     def identity(self, spec: ClusterSpec) -> ClusterIdentity:
+        # Registration wants the truth: re-read the file rather than trust a cached access, so a
+        # context that now points at another server shows up as an identity change.
+        self._cache.invalidate(spec.name)
         resolved = self.resolve(spec)
         access = self.access(spec)
         return ClusterIdentity(

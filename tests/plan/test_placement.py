@@ -125,3 +125,13 @@ def test_decide_failover_prefers_priority_and_holds_down(tmp_path: Path) -> None
     decision = decide_failover(state, members, {"east": unhealthy, "west": ok, "north": dead}, seconds_since_last_move=None, **kwargs)
     assert decision.move_to == "west"
     assert "unhealthy cluster for 15s" in decision.reason
+
+
+def test_old_primary_removes_failover_apps_when_policy_says_remove(tmp_path: Path) -> None:
+    _failover_repo(tmp_path, "cold")
+    settings = (tmp_path / "fleet.yaml").read_text().replace("policy: auto}", "policy: auto, oldPrimary: remove}")
+    (tmp_path / "fleet.yaml").write_text(settings)
+    inv = load_inventory(tmp_path)
+    moved = plan_fleet(inv, {"web": move_to(GroupState("web", "east"), "west", "test")})
+    assert moved.apps_on("west") == ["pay"]
+    assert moved.apps_on("east") == []  # pruned there by its agent once it is back
