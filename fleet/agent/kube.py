@@ -68,11 +68,6 @@ def _api_error(error: DynamicApiError) -> KubeError:
     return KubeError(message[:1000], status, reason)
 
 
-def split_api_version(api_version: str) -> tuple[str, str]:
-    group, _, version = api_version.rpartition("/")
-    return group, version
-
-
 class Kube:
     """One cluster's API, safe to share between the apply worker threads."""
 
@@ -141,17 +136,6 @@ class Kube:
                 raise _api_error(error) from None
             except (urllib3.exceptions.HTTPError, OSError) as error:
                 raise KubeUnreachable(f"API server unreachable: {type(error).__name__}") from None
-
-    def refresh_discovery(self) -> None:
-        with self._lock:
-            self._resources.clear()
-            if self._dynamic is not None:
-                try:
-                    self._dynamic.resources.invalidate_cache()
-                except DynamicApiError as error:
-                    raise _api_error(error) from None
-                except (urllib3.exceptions.HTTPError, OSError) as error:
-                    raise KubeUnreachable(f"API server unreachable: {type(error).__name__}") from None
 
     # ------------------------------------------------------------ verbs
 

@@ -64,8 +64,3 @@ def redact_at(obj: Mapping[str, Any], path: Sequence[str | int], value: Any) -> 
     if isinstance(value, list):
         return [redact_at(obj, [*path, index], item) for index, item in enumerate(value)]
     return value
-
-
-def redact_object(obj: Mapping[str, Any]) -> dict[str, Any]:
-    """The whole object as a plan may show it."""
-    return {key: redact_at(obj, [key], value) for key, value in obj.items()}

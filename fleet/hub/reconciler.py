@@ -272,10 +272,9 @@ class Reconciler:
         self.current = LoadedRevision(head.sha, root, candidate)
         self._record(head, "applied", None, signature_text)
         self.store.update_source_state(current_sha=head.sha, held_sha=None, held_reason=None, last_error=None)
-        first_line = head.message.strip().splitlines()[0] if head.message.strip() else ""
         self.store.add_event(
             "revision.applied",
-            f"applied {head.sha[:12]} {first_line!r}: {len(changed)} cluster(s) changed"
+            f"applied {head.sha[:12]} {head.subject!r}: {len(changed)} cluster(s) changed"
             + (f" ({', '.join(sorted(changed))})" if changed else ""),
             commit=head.sha,
             author=head.author_name,

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import datetime
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import BaseModel
 
-from fleet.store.models import ClusterRecord, DesiredRecord, EventRecord, ObjectStatusRecord
+from fleet.store.models import ClusterRecord, EventRecord, ObjectStatusRecord
 
 OverallHealth = Literal["Healthy", "Progressing", "Degraded", "Unreachable", "Unknown", "Removed"]
 
@@ -226,11 +226,3 @@ def event_row(record: EventRecord) -> EventRow:
         commit=record.commit,
         author=record.author,
     )
-
-
-def desired_pairs(records: Iterable[DesiredRecord]) -> dict[str, tuple[str, str]]:
-    return {r.cluster: (r.revision, r.digest) for r in records}
-
-
-def jsonable(model: BaseModel) -> dict[str, Any]:
-    return model.model_dump(mode="json")

@@ -89,39 +89,31 @@ def crd_scopes(objects: list[dict[str, Any]]) -> dict[tuple[str, str], bool]:
     return scopes
 
 
-def pod_spec(obj: dict[str, Any]) -> dict[str, Any] | None:
-    """The pod spec inside a workload (CronJob: its job template), or None."""
+def pod_template(obj: dict[str, Any]) -> dict[str, Any] | None:
+    """The pod template inside a workload (CronJob: inside its job template), or None."""
     kind = obj.get("kind")
     spec = obj.get("spec")
-    if not isinstance(spec, dict):
-        return None
-    if kind == "CronJob":
-        spec = ((spec.get("jobTemplate") or {}).get("spec")) or {}
-    elif kind == "Pod":
-        return spec
+    if kind == "CronJob" and isinstance(spec, dict):
+        spec = (spec.get("jobTemplate") or {}).get("spec")
     elif kind not in POD_TEMPLATE_KINDS:
         return None
     template = spec.get("template") if isinstance(spec, dict) else None
-    if not isinstance(template, dict):
-        return None
-    inner = template.get("spec")
+    return template if isinstance(template, dict) else None
+
+
+def pod_spec(obj: dict[str, Any]) -> dict[str, Any] | None:
+    """The pod spec of a Pod or of a workload's pod template, or None."""
+    if obj.get("kind") == "Pod":
+        spec = obj.get("spec")
+        return spec if isinstance(spec, dict) else None
+    inner = (pod_template(obj) or {}).get("spec")
     return inner if isinstance(inner, dict) else None
 
 
 def pod_template_metadata(obj: dict[str, Any]) -> dict[str, Any] | None:
     """The pod template's metadata dict (created if missing), or None for non-workloads."""
-    kind = obj.get("kind")
-    spec = obj.get("spec")
-    if not isinstance(spec, dict):
-        return None
-    if kind == "CronJob":
-        spec = (spec.get("jobTemplate") or {}).get("spec")
-        if not isinstance(spec, dict):
-            return None
-    elif kind not in POD_TEMPLATE_KINDS:
-        return None
-    template = spec.get("template")
-    if not isinstance(template, dict):
+    template = pod_template(obj)
+    if template is None:
         return None
     meta = template.setdefault("metadata", {})
     return meta if isinstance(meta, dict) else None

@@ -77,10 +77,6 @@ class Revision:
     message: str  # full message, truncated at 4 KiB
 
     @property
-    def short_sha(self) -> str:
-        return self.sha[:12]
-
-    @property
     def subject(self) -> str:
         return self.message.split("\n", 1)[0]
 

@@ -328,11 +328,6 @@ class Store:
         with self.session() as s:
             return s.get(RevisionRecord, sha)
 
-    def revisions(self, limit: int = 50) -> list[RevisionRecord]:
-        with self.session() as s:
-            query = select(RevisionRecord).order_by(col(RevisionRecord.seen_at).desc()).limit(limit)
-            return list(s.exec(query).all())
-
     # ------------------------------------------------------------ events
 
     def add_event(
@@ -372,10 +367,6 @@ class Store:
                 query = query.where(col(EventRecord.id) > after_id)
             query = query.order_by(col(EventRecord.id).desc()).limit(limit)
             return list(reversed(s.exec(query).all()))
-
-    def last_event(self, kind: str, cluster: str | None = None) -> EventRecord | None:
-        events = self.events(limit=1, cluster=cluster, kinds=[kind])
-        return events[-1] if events else None
 
     def count_events(self) -> int:
         with self.session() as s:
