@@ -354,12 +354,14 @@ class Reconciler:
         finished: dict[str, Bundle] = {}
         problems: list[SpecProblem] = []
         transient = False
+        sources_by_cluster = {cluster: secret_sources(b.objects) for cluster, b in result.bundles.items()}
+        # one resolver per build: a SOPS file shared by many clusters is decrypted once
+        resolver = self.secrets.resolver(inventory, any(needs_vault(s) for s in sources_by_cluster.values()))
         for cluster, bundle in result.bundles.items():
-            sources = secret_sources(bundle.objects)
+            sources = sources_by_cluster[cluster]
             if not sources:
                 finished[cluster] = finalize(bundle, {}, {})
                 continue
-            resolver = self.secrets.resolver(inventory, needs_vault(sources))
             try:
                 # In-memory trial decryption: a tampered file or a missing key rejects the revision here.
                 digests = resolver.digests(cluster, sources)

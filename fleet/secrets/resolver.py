@@ -118,6 +118,9 @@ class SecretResolver:
         self._clusters = clusters
         self._scopes = list(scopes)
         self._redactor = redactor
+        # keyed digests (never values) of SOPS files already decrypted, by file, ciphertext hash and
+        # placeholder: a file shared by many clusters is decrypted once per resolver, not once per cluster
+        self._sops_digests: dict[tuple[str, str, str], str] = {}
 
     def __repr__(self) -> str:
         return f"SecretResolver(repo_root={str(self._root)!r}, vault={self._vault!r})"
@@ -217,8 +220,19 @@ class SecretResolver:
         """object key -> keyed digest of its values. Decrypts in memory: also the reconcile-time trial."""
         result = {}
         for source in sources:
+            cache_key = None
+            if source.kind == "sops":
+                file = source.file or ""
+                # the scope check runs for every cluster; only the decryption is shared
+                fingerprint = _sops_fingerprint(self._ciphertext(cluster, file))
+                cache_key = (file, fingerprint, source.object_key)
+                if cache_key in self._sops_digests:
+                    result[source.object_key] = self._sops_digests[cache_key]
+                    continue
             values, _ = self._resolve(cluster, source)
             result[source.object_key] = keyed_digest(self._hub_key, values)
+            if cache_key is not None:
+                self._sops_digests[cache_key] = result[source.object_key]
         log.debug("computed %d secret digests for cluster %s", len(result), cluster)
         return result
 

@@ -261,3 +261,22 @@ def test_resolver_teaches_a_redactor_the_values_it_resolves(setup: Setup) -> Non
     setup.resolver(redactor=redactor).digests(CLUSTER, secret_sources(setup.objects))
     line = f"oops: {CANARY} / {_b64(VAULT_CANARY)} / {TOKEN_VALUE} / harmless"
     assert redactor.redact(line) == f"oops: {REDACTED} / {REDACTED} / {REDACTED} / harmless"
+
+
+def test_a_shared_sops_file_is_decrypted_once_per_resolver(setup: Setup, monkeypatch: pytest.MonkeyPatch) -> None:
+    import fleet.secrets.resolver as resolver_module
+
+    calls: list[str] = []
+    real = resolver_module.decrypt
+
+    def counting(text: bytes, file: str, keys: Any) -> bytes:
+        calls.append(file)
+        return real(text, file, keys)
+
+    monkeypatch.setattr(resolver_module, "decrypt", counting)
+    sops_only = [s for s in secret_sources(setup.objects) if s.kind == "sops"]
+    resolver = setup.resolver()
+    first = resolver.digests("east", sops_only)
+    second = resolver.digests("west", sops_only)
+    assert first == second and calls == [FILE]
+    assert setup.resolver().digests("east", sops_only) == first and calls == [FILE, FILE]  # a new resolver decrypts again
