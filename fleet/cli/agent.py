@@ -14,6 +14,8 @@ import click
 
 log = logging.getLogger("fleet.agent")
 
+STOP_GRACE_SECONDS = 5.0
+
 
 def _default_state_dir(cluster: str) -> Path:
     base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
@@ -100,6 +102,12 @@ def run(
         def _stop(signum: int, _frame: FrameType | None) -> None:
             log.info("agent-stop", extra=logs.fields(signal=signal.Signals(signum).name))
             stop.set()
+            # A cycle stuck in hub retries or a slow apply must not hold up a shutdown: everything the
+            # agent keeps is written atomically and server-side apply is idempotent, so exiting mid-cycle
+            # is as safe as a crash.
+            watchdog = threading.Timer(STOP_GRACE_SECONDS, os._exit, args=(0,))
+            watchdog.daemon = True
+            watchdog.start()
 
         signal.signal(signal.SIGTERM, _stop)
         signal.signal(signal.SIGINT, _stop)

@@ -15,6 +15,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -290,23 +291,16 @@ class Demo:
         with self.step("Starting the hub (SQLite) with one pull agent per cluster"):
             port = free_port()
             assert self.vault is not None and self.aws is not None
-            env = {
-                **os.environ,
-                **self.vault.env(),
-                **self.aws.env(),
-                "SOPS_AGE_KEY_FILE": str(self.base / "age.key"),
-            }
-            self.hub = HubProcess(
-                [
-                    "--repo", self.origin.as_uri(),
-                    "--data-dir", str(self.hub_dir),
-                    "--kubeconfig", str(self.kubeconfig),
-                    "--dispatch", "local",
-                ],
-                env,
-                self.base / "hub.log",
-                port,
-            ).start()
+            demo_env = {**self.vault.env(), **self.aws.env(), "SOPS_AGE_KEY_FILE": str(self.base / "age.key")}
+            env = {**os.environ, **demo_env}
+            args = [
+                "--repo", self.origin.as_uri(),
+                "--data-dir", str(self.hub_dir),
+                "--kubeconfig", str(self.kubeconfig),
+                "--dispatch", "local",
+            ]  # fmt: skip
+            self.hub = HubProcess(args, env, self.base / "hub.log", port).start()
+            self.write_restart_script(args, port, demo_env)
             self.stack.callback(self.hub.stop)
             token = (self.hub_dir / "admin.token").read_text().strip()
             self.http = httpx.Client(base_url=self.hub.url, headers={"Authorization": f"Bearer {token}"}, timeout=30)
@@ -315,6 +309,18 @@ class Demo:
             took = self.wait_for("all three clusters to converge", self.converged)
             self.timings.record("initial convergence", took)
             self.say(f"all clusters Healthy and in sync after {took:.1f}s")
+
+    def write_restart_script(self, args: list[str], port: int, env: dict[str, str]) -> None:
+        """So a user can stop the hub and start it again by hand, on the same data dir."""
+        import shlex
+
+        lines = ["#!/bin/sh", "# Start the demo's hub again (after stopping it), with the demo's dev services."]
+        lines += [f"export {key}={shlex.quote(value)}" for key, value in sorted(env.items())]
+        command = [sys.executable, "-m", "fleet", "hub", "run", "--listen", f"127.0.0.1:{port}", *args]
+        lines.append("exec " + " ".join(shlex.quote(part) for part in command))
+        script = self.base / "restart-hub.sh"
+        script.write_text("\n".join(lines) + "\n")
+        script.chmod(0o700)  # holds the dev Vault's token
 
     def image_bump(self) -> None:
         with self.step("Shipping a change through Git: web nginx:1.27 -> nginx:1.28"):
@@ -517,6 +523,9 @@ class Demo:
   fleet events -f                               # the audit trail
   fleet sim fault --kubeconfig {self.kubeconfig} --cluster prod-us-east api-down on
   fleet failover prod --to prod-us-west          # or let the automatic policy do it
+  pkill -f 'agent run .*--cluster dev'           # the hub restarts the agent
+  kill {self.hub.process.pid if self.hub.process else '<hub pid>'}                                     # stop the hub: the clusters stay as they are
+  {self.base / 'restart-hub.sh'}   # start it again: its state is intact
 
 Press Ctrl-C to stop everything."""
         )
@@ -538,7 +547,7 @@ Press Ctrl-C to stop everything."""
             if self.interactive:
                 self.instructions()
                 with contextlib.suppress(KeyboardInterrupt):
-                    while self.hub is not None and self.hub.running():
+                    while True:  # the hub may be stopped and restarted by hand meanwhile
                         time.sleep(1)
                 self.out.print("\nstopping...")
         return self.timings

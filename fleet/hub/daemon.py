@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import logging
+import signal
+import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
+from types import FrameType
 from typing import IO, Any
 
 import uvicorn
@@ -156,7 +159,11 @@ class HubDaemon:
     # ------------------------------------------------------------ serving
 
     def serve(self) -> None:
-        """Run until SIGINT/SIGTERM (uvicorn installs the handlers)."""
+        """Run until SIGINT/SIGTERM, then stop the jobs and any local agents.
+
+        uvicorn runs in a thread: on the main thread it would re-raise the signal after its own
+        shutdown, killing the process before the hub could stop its agents.
+        """
         host, _, port = self.hub.config.listen.rpartition(":")
         config = uvicorn.Config(
             self.app,
@@ -172,11 +179,26 @@ class HubDaemon:
         self._server = uvicorn.Server(config)
         self.start_background()
         datadir.write_private(self.hub.data_dir / datadir.HUB_URL_FILE, self.hub.config.url + "\n")
+        stop = threading.Event()
+
+        def on_signal(signum: int, _frame: FrameType | None) -> None:
+            log.info("stopping on %s", signal.Signals(signum).name)
+            stop.set()
+
+        signal.signal(signal.SIGTERM, on_signal)
+        signal.signal(signal.SIGINT, on_signal)
+        api = threading.Thread(target=self._server.run, name="hub-api", daemon=True)
+        api.start()
         try:
-            self._server.run()
+            while not stop.is_set() and api.is_alive():
+                stop.wait(0.5)
         finally:
+            self._server.should_exit = True
+            api.join(30)
             self.stop_background()
             self.hub.close()
+        if not self._server.started:
+            raise SystemExit(f"the hub API could not listen on {self.hub.config.listen}")
 
     def request_stop(self) -> None:
         if self._server is not None:

@@ -15,6 +15,8 @@ much lighter for 100-cluster runs.
 from __future__ import annotations
 
 import logging
+import os
+import signal
 import subprocess
 import sys
 import threading
@@ -32,6 +34,7 @@ from fleet.store.models import ClusterRecord
 log = logging.getLogger("fleet.hub.dispatch")
 
 CHECK_SECONDS = 2.0
+STOP_TIMEOUT = 8.0  # agents exit within 5 s of SIGTERM (see fleet.cli.agent)
 MAX_BACKOFF = 60.0
 TOKEN_TTL = timedelta(minutes=30)
 
@@ -54,6 +57,35 @@ class AgentLaunch:
     log_file: Path
 
 
+def _is_agent_for(pid: int, cluster: str) -> bool:
+    try:
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return False
+    return b"agent" in argv and b"run" in argv and cluster.encode() in argv
+
+
+def reap_leftover(pid_file: Path, cluster: str) -> bool:
+    """Stop an agent a previous hub process left running (it died without stopping its agents),
+    so a cluster never has two local agents sharing one identity."""
+    try:
+        pid = int(pid_file.read_text().strip())
+    except (OSError, ValueError):
+        return False
+    if not _is_agent_for(pid, cluster):
+        return False
+    try:
+        os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + STOP_TIMEOUT
+        while time.monotonic() < deadline and _is_agent_for(pid, cluster):
+            time.sleep(0.1)
+        if _is_agent_for(pid, cluster):
+            os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    return True
+
+
 class ProcessHandle:
     def __init__(self, launch: AgentLaunch) -> None:
         argv = [
@@ -67,8 +99,11 @@ class ProcessHandle:
         if launch.kubeconfig is not None:
             argv += ["--kubeconfig", str(launch.kubeconfig)]
         self._log: IO[bytes] = open(launch.log_file, "ab")  # noqa: SIM115 - lives as long as the process
+        self.pid_file = launch.state_dir.parent / "agent.pid"
+        reap_leftover(self.pid_file, launch.cluster)
         self.process = subprocess.Popen(argv, stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         self.pid = self.process.pid
+        self.pid_file.write_text(f"{self.pid}\n")
 
     def running(self) -> bool:
         return self.process.poll() is None
@@ -77,15 +112,19 @@ class ProcessHandle:
     def exit_code(self) -> int | None:
         return self.process.poll()
 
-    def stop(self, timeout: float = 10.0) -> None:
+    def terminate(self) -> None:
         if self.process.poll() is None:
             self.process.terminate()
-            try:
-                self.process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+
+    def stop(self, timeout: float = STOP_TIMEOUT) -> None:
+        self.terminate()
+        try:
+            self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
         self._log.close()
+        self.pid_file.unlink(missing_ok=True)
 
 
 class ThreadHandle:
@@ -263,11 +302,14 @@ class Dispatcher:
                     slot.failures = max(0, slot.failures - 1)
 
     def stop_all(self) -> None:
+        """Signal every agent first, then wait: N agents stop in the time of one."""
         with self.lock:
-            for slot in self.slots.values():
-                if slot.handle is not None:
-                    slot.handle.stop()
-                    slot.handle = None
+            handles = [slot.handle for slot in self.slots.values() if slot.handle is not None]
+            for handle in handles:
+                if isinstance(handle, ProcessHandle):
+                    handle.terminate()
+            for handle in handles:
+                handle.stop()
             self.slots.clear()
 
     def pids(self) -> dict[str, int]:

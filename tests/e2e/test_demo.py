@@ -35,7 +35,7 @@ def test_demo_runs_the_whole_story(tmp_path: Path) -> None:
     ):
         assert expected in output, f"missing {expected!r} in:\n{output[-4000:]}"
     # secret values never reach the demo's output or the hub's log
-    secret_values = ["demo-registry-token-not-a-real-secret"]
+    secret_values = ["demo-registry-token-not-a-real-secret", "fleet-demo-robot"]
     hub_log = (tmp_path / "demo" / "hub.log").read_text()
     for value in secret_values:
         assert value not in output and value not in hub_log
