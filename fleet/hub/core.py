@@ -137,6 +137,7 @@ class Hub:
         self.dispatcher: Any = None  # the local Dispatcher, when the hub runs agents itself
         self.is_leader: Callable[[], bool] = lambda: True  # replaced by the daemon's leadership
         self._seal_errors: dict[str, str] = {}  # last sealing error per cluster, to report each once
+        self.started_at = utcnow()
 
     def require_leader(self) -> None:
         """Changes that run jobs (sync, failover, rotation, recovery) happen on the leading replica only."""
@@ -347,7 +348,13 @@ class Hub:
             group = ((record.spec or {}).get("failover") or {}).get("group")
             rows.append(
                 cluster_row(
-                    record, desired.get(record.name), now, self.unreachable_after, active, epochs.get(group or "", 0)
+                    record,
+                    desired.get(record.name),
+                    now,
+                    self.unreachable_after,
+                    active,
+                    epochs.get(group or "", 0),
+                    watching_since=self.started_at,
                 )
             )
         return sort_rows(rows)

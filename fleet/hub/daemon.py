@@ -72,6 +72,7 @@ class HubDaemon:
         if leading and not self.leading:
             self.leading = True
             self.hub.reconciler.restore()
+            self.failover.watch_from_now()
             self.hub.store.add_event("hub.leader", f"hub replica {self.hub.config.url} now runs the scheduled jobs")
             log.info("this replica now leads")
             self.scheduler.resume()

@@ -48,6 +48,12 @@ class FailoverController:
         self.now = now
         self.lock = threading.Lock()
         self._warned: set[tuple[str, str]] = set()
+        self.watching_since = now()
+
+    def watch_from_now(self) -> None:
+        """Called when this hub starts judging (start-up, leadership gained): silence while the hub
+        itself was down is no evidence that a cluster failed."""
+        self.watching_since = self.now()
 
     # ------------------------------------------------------------ state
 
@@ -75,8 +81,13 @@ class FailoverController:
             record = records.get(member.name)
             if record is None:
                 continue
+            last_seen = record.agent_last_seen
+            if last_seen is not None:
+                if last_seen.tzinfo is None:
+                    last_seen = last_seen.replace(tzinfo=now.tzinfo)
+                last_seen = max(last_seen, self.watching_since)
             result[member.name] = MemberSignal(
-                seconds_since_heartbeat=_seconds_since(record.agent_last_seen, now),
+                seconds_since_heartbeat=_seconds_since(last_seen, now),
                 poll_interval=poll,
                 seconds_unhealthy=_seconds_since(record.unhealthy_since, now),
             )

@@ -154,9 +154,13 @@ def cluster_row(
     unreachable_after: float,
     failover_active: dict[str, str] | None = None,
     epoch: int = 0,
+    watching_since: datetime | None = None,
 ) -> ClusterRow:
     seen = _aware(record.agent_last_seen, now)
     seconds = (now - seen).total_seconds() if seen else None
+    # silence while the hub itself was down says nothing about the cluster
+    heard = max(seen, watching_since) if seen and watching_since else seen
+    silent = (now - heard).total_seconds() if heard else None
     desired_revision, desired_digest = desired if desired else (None, None)
     in_sync = desired_digest is not None and record.applied_digest == desired_digest
     spec_failover = (record.spec or {}).get("failover") or {}
@@ -182,7 +186,7 @@ def cluster_row(
         objects=record.object_count,
         unhealthyObjects=record.unhealthy_objects,
         clusterHealth=record.cluster_health,
-        health=overall_health(record, in_sync, seconds, unreachable_after),
+        health=overall_health(record, in_sync, silent, unreachable_after),
         lastError=record.last_error,
         epoch=epoch,
         failoverGroup=group,
