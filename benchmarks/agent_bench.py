@@ -37,6 +37,8 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from procstat import rss_mib  # noqa: E402  (sibling module: the scripts run from benchmarks/)
+
 from fleet.agent.apply import Applier, with_ownership  # noqa: E402
 from fleet.agent.kube import Kube  # noqa: E402
 from fleet.kubesim.kubeconfig import admin_endpoint  # noqa: E402
@@ -187,11 +189,7 @@ def bench_once(hub: StandInHub, kubeconfig: Path, items: list[dict[str, Any]], w
     return time.perf_counter() - start
 
 
-def rss_mib(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    raise RuntimeError("no VmRSS")
+
 
 
 def bench_idle(hub: StandInHub, kubeconfig: Path, items: list[dict[str, Any]], workdir: Path, cycles: int) -> dict[str, Any]:

@@ -27,6 +27,7 @@ from pathlib import Path
 
 import git
 import httpx
+from procstat import rss_mib  # sibling module: the scripts run from benchmarks/
 
 from fleet.demo.services import free_port, wait_for_port
 
@@ -45,12 +46,7 @@ spec:
 CONFIG = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: web-config}\ndata: {cluster: '${cluster.name}'}\n"
 
 
-def rss_mib(pid: int) -> float:
-    total = 0
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            total = int(line.split()[1])
-    return total / 1024
+
 
 
 def run(clusters: int, mode: str, agent_poll: int, base: Path) -> dict[str, object]:

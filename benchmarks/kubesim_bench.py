@@ -31,6 +31,7 @@ from typing import Any
 
 import requests
 import yaml
+from procstat import rss_kib  # sibling module: the scripts run from benchmarks/
 
 APPLY_HEADERS = {"Content-Type": "application/apply-patch+yaml"}
 
@@ -138,16 +139,12 @@ def throughput(objects: int, threads: int, tls: bool, workdir: Path) -> dict[str
         return {"create_rps": create, "noop_rps": noop}
 
 
-def _rss_kib(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    raise RuntimeError("no VmRSS")
+
 
 
 def memory(clusters: int, per_cluster: int, threads: int, workdir: Path) -> dict[str, float]:
     with simulator_process(clusters, True, workdir) as (process, config):
-        idle_rss = _rss_kib(process.pid)
+        idle_rss = rss_kib(process.pid)
         started = time.perf_counter()
         for index in range(clusters):
             server, sessions = _sessions(config, workdir, threads, index)
@@ -156,7 +153,7 @@ def memory(clusters: int, per_cluster: int, threads: int, workdir: Path) -> dict
                 session.close()
         fill_seconds = time.perf_counter() - started
         time.sleep(2.0)  # let controllers settle
-        loaded_rss = _rss_kib(process.pid)
+        loaded_rss = rss_kib(process.pid)
         cpu_before = _cpu_seconds(process.pid)
         time.sleep(5.0)
         idle_cpu = (_cpu_seconds(process.pid) - cpu_before) / 5.0
